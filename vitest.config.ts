@@ -1,0 +1,38 @@
+import { defineConfig } from 'vitest/config';
+
+// Three projects, one command (`npm test`):
+// - unit: pure domain logic, no servers.
+// - integration: handlers driven through the real AWS SDK v3 clients against local
+//   servers (DynamoDB Local, aws-ses-v2-local, fauxqs) that the global setup starts
+//   on 127.0.0.1 and stops afterwards.
+// - infra: the CDK stack, asserted with aws-cdk-lib/assertions and cdk-nag.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});
