@@ -1,0 +1,192 @@
+/**
+ * The email ledger table (lib/data-tables.ts): one row per intended email, keyed by its
+ * business key (`pk`), never expiring. State machine (DESIGN.md "Data"):
+ *
+ *   queued ──claim──▶ sending ──SES accepted──▶ sent
+ *      ▲                 │ SES refused (retryable)   │
+ *      └──── release ────┘                           │
+ *                        └── SES refused (permanent) ▶ failed ──claim──▶ sending …
+ *
+ * Every transition is a conditional write on the expected state, so two consumers can
+ * never both claim one email.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { chunk, type IntendedEmail, type LedgerState } from '../domain/emails.ts';
+import type { TemplateId } from '../email/template-ids.ts';
+
+export interface LedgerRow {
+  pk: string;
+  templateId: TemplateId;
+  recipient: string;
+  recipientStaffId?: string;
+  /** The template data as JSON text, exactly as it will be given to SES. */
+  templateData: string;
+  state: LedgerState;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+  sendingSince?: string;
+  sentAt?: string;
+  messageId?: string;
+  /** An SES status or error name; never a message text (those can echo addresses). */
+  lastError?: string;
+  /** Sent again after a crash left it in `sending`: SES may have delivered it twice. */
+  possibleDuplicate?: boolean;
+  origin: { detailType: string; eventId: string };
+}
+
+const BATCH_GET_LIMIT = 100;
+
+export class LedgerRepository {
+  private readonly db: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(db: DynamoDBDocumentClient, table: string) {
+    this.db = db;
+    this.table = table;
+  }
+
+  /**
+   * Records intended emails. A new row starts `queued`; an existing row is never
+   * overwritten. Returns the keys that should be (re)queued: new rows, and rows still
+   * `queued` from an earlier attempt that may have stopped before queueing them.
+   */
+  async recordIntended(emails: readonly IntendedEmail[], origin: LedgerRow['origin'], now: Date): Promise<string[]> {
+    const keys = await Promise.all(
+      emails.map(async (email): Promise<string | null> => {
+        const row: LedgerRow = {
+          pk: email.key,
+          templateId: email.templateId,
+          recipient: email.to.email,
+          ...(email.to.staffId ? { recipientStaffId: email.to.staffId } : {}),
+          templateData: JSON.stringify(email.data),
+          state: 'queued',
+          attempts: 0,
+          createdAt: now.toISOString(),
+          updatedAt: now.toISOString(),
+          origin,
+        };
+        try {
+          await this.db.send(
+            new PutCommand({
+              TableName: this.table,
+              Item: row,
+              ConditionExpression: 'attribute_not_exists(pk)',
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            }),
+          );
+          return email.key;
+        } catch (error) {
+          if (error instanceof ConditionalCheckFailedException) {
+            return error.Item?.state?.S === 'queued' ? email.key : null;
+          }
+          throw error;
+        }
+      }),
+    );
+    return keys.filter((k): k is string => k !== null);
+  }
+
+  /** Reads rows by key (strongly consistent), retrying unprocessed keys. */
+  async getMany(keys: readonly string[]): Promise<Map<string, LedgerRow>> {
+    const rows = new Map<string, LedgerRow>();
+    for (const part of chunk([...new Set(keys)], BATCH_GET_LIMIT)) {
+      let request: Record<string, { Keys: Record<string, string>[]; ConsistentRead: boolean }> | undefined = {
+        [this.table]: { Keys: part.map((pk) => ({ pk })), ConsistentRead: true },
+      };
+      for (let attempt = 0; request && attempt < 8; attempt++) {
+        if (attempt > 0) await backoff(attempt);
+        const out: BatchGetCommandOutput = await this.db.send(new BatchGetCommand({ RequestItems: request }));
+        for (const item of out.Responses?.[this.table] ?? []) rows.set(item.pk as string, item as LedgerRow);
+        const rest: { Keys?: Record<string, unknown>[] } | undefined = out.UnprocessedKeys?.[this.table];
+        request = rest?.Keys?.length ? { [this.table]: { Keys: rest.Keys as Record<string, string>[], ConsistentRead: true } } : undefined;
+      }
+      if (request) throw new Error('DynamoDB left ledger keys unprocessed after 8 attempts');
+    }
+    return rows;
+  }
+
+  async get(key: string): Promise<LedgerRow | undefined> {
+    return (await this.getMany([key])).get(key);
+  }
+
+  /**
+   * Moves a row to `sending` if it is still as it was read. Returns the claimed row, or
+   * null if someone else changed it first.
+   */
+  async claim(row: LedgerRow, now: Date, flagPossibleDuplicate: boolean): Promise<LedgerRow | null> {
+    const sameSending = row.state === 'sending' ? ' AND sendingSince = :since' : '';
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: row.pk },
+          UpdateExpression: `SET #state = :sending, sendingSince = :now, updatedAt = :now, attempts = attempts + :one${
+            flagPossibleDuplicate ? ', possibleDuplicate = :true' : ''
+          }`,
+          ConditionExpression: `#state = :expected${sameSending}`,
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':sending': 'sending',
+            ':expected': row.state,
+            ':now': now.toISOString(),
+            ':one': 1,
+            ...(flagPossibleDuplicate ? { ':true': true } : {}),
+            ...(sameSending ? { ':since': row.sendingSince } : {}),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes as LedgerRow;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return null;
+      throw error;
+    }
+  }
+
+  /** sending → sent, recording the SES message id. */
+  markSent(key: string, messageId: string, now: Date): Promise<void> {
+    return this.transition(key, 'sent', now, { messageId, sentAt: now.toISOString() });
+  }
+
+  /** sending → queued: SES refused it in a way worth retrying, so it was not sent. */
+  release(key: string, code: string, now: Date): Promise<void> {
+    return this.transition(key, 'queued', now, { lastError: code });
+  }
+
+  /** sending → failed: SES refused it; an operator can redrive it once the cause is fixed. */
+  markFailed(key: string, code: string, now: Date): Promise<void> {
+    return this.transition(key, 'failed', now, { lastError: code });
+  }
+
+  private async transition(key: string, to: LedgerState, now: Date, fields: Record<string, string>): Promise<void> {
+    const names = Object.keys(fields);
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: key },
+        UpdateExpression: `SET #state = :to, updatedAt = :now${names.map((n) => `, #${n} = :${n}`).join('')}`,
+        ConditionExpression: '#state = :sending',
+        ExpressionAttributeNames: { '#state': 'state', ...Object.fromEntries(names.map((n) => [`#${n}`, n])) },
+        ExpressionAttributeValues: {
+          ':to': to,
+          ':now': now.toISOString(),
+          ':sending': 'sending',
+          ...Object.fromEntries(names.map((n) => [`:${n}`, fields[n]])),
+        },
+      }),
+    );
+  }
+}
+
+export function backoff(attempt: number, baseMs = 50, capMs = 2_000): Promise<void> {
+  // Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter").
+  const ms = Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

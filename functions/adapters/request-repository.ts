@@ -1,0 +1,65 @@
+/**
+ * Acknowledgement requests in the data table (access patterns: lib/data-tables.ts).
+ *   a person's requests:   pk = PERSON#<staffId>, sk = REQUEST#<policyId>#<000001>
+ *   a version's requests:  gsi1pk = POLICYVERSION#<policyId>#<version>, gsi1sk = PERSON#<staffId>
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { AckRequest } from '../domain/onboarding.ts';
+
+export const requestKey = (staffId: string, policyId: string, version: number) => ({
+  pk: `PERSON#${staffId}`,
+  sk: `REQUEST#${policyId}#${String(version).padStart(6, '0')}`,
+});
+
+export class RequestRepository {
+  private readonly db: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(db: DynamoDBDocumentClient, table: string) {
+    this.db = db;
+    this.table = table;
+  }
+
+  /** Creates each request that does not exist yet; an existing one is left untouched. Returns how many were new. */
+  async createIfAbsent(requests: readonly AckRequest[]): Promise<number> {
+    const created = await Promise.all(
+      requests.map(async (request) => {
+        try {
+          await this.db.send(
+            new PutCommand({
+              TableName: this.table,
+              Item: {
+                ...requestKey(request.staffId, request.policyId, request.version),
+                entity: 'ack-request',
+                gsi1pk: `POLICYVERSION#${request.policyId}#${request.version}`,
+                gsi1sk: `PERSON#${request.staffId}`,
+                ...request,
+              },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            }),
+          );
+          return 1;
+        } catch (error) {
+          if (error instanceof ConditionalCheckFailedException) return 0;
+          throw error;
+        }
+      }),
+    );
+    return created.reduce<number>((a, b) => a + b, 0);
+  }
+
+  async forPerson(staffId: string): Promise<AckRequest[]> {
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :req)',
+        ExpressionAttributeValues: { ':pk': `PERSON#${staffId}`, ':req': 'REQUEST#' },
+        ConsistentRead: true,
+      }),
+    );
+    return (out.Items ?? []).map((item) => {
+      const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, entity: _e, ...request } = item;
+      return request as AckRequest;
+    });
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Calendar dates as `YYYY-MM-DD` strings. "Today" is computed in Europe/London, because
+ * schedules run in UTC and a UTC date is wrong for an hour a day in British Summer Time
+ * (DESIGN.md "Reliability rules"). Pure: no AWS imports.
+ */
+const LONDON_DATE = new Intl.DateTimeFormat('en-CA', {
+  timeZone: 'Europe/London',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+});
+
+/** The calendar date in Europe/London at the given instant. */
+export function londonDate(at: Date): string {
+  return LONDON_DATE.format(at);
+}
+
+export function addDays(date: string, days: number): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+const LONG_DATE = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+
+/** "9 December 2026", as UK readers expect. */
+export function formatLongDate(date: string): string {
+  return LONG_DATE.format(new Date(`${date}T00:00:00Z`));
+}

@@ -1,0 +1,69 @@
+/**
+ * People and audiences (DESIGN.md "Audience"; §2a: the policy applies to all employees,
+ * governors and volunteers). Pure: no AWS imports.
+ */
+import type { Audience, EmploymentType, Role } from '../contracts/roles.ts';
+import type { ConfiguredPolicy } from '../config/trust-config.ts';
+
+export type PersonStatus = 'active' | 'left';
+
+export interface Person {
+  staffId: string;
+  givenName: string;
+  familyName: string;
+  email: string;
+  schoolId: string;
+  roles: Role[];
+  employmentType: EmploymentType;
+  startDate: string;
+  lineManagerStaffId?: string;
+  managesOfficialChannels: boolean;
+  status: PersonStatus;
+  /** False once SES reports a hard bounce or complaint; sends then go to HR and the line manager. */
+  emailDeliverable: boolean;
+  /** When the last HR change applied to this person happened (`occurredAt`, else the event time). */
+  lastChangeAt: string;
+}
+
+const EMPLOYEE_TYPES: readonly EmploymentType[] = ['permanent', 'fixed-term', 'temporary'];
+
+/** The audience groups a person belongs to. */
+export function audiencesOf(person: Pick<Person, 'employmentType' | 'roles'>): Set<Audience> {
+  const groups = new Set<Audience>();
+  if (EMPLOYEE_TYPES.includes(person.employmentType)) groups.add('employees');
+  if (person.employmentType === 'volunteer') groups.add('volunteers');
+  if (person.employmentType === 'governor' || person.roles.some((r) => r === 'governor' || r === 'chair-of-governors')) {
+    groups.add('governors');
+  }
+  if (person.employmentType === 'trustee' || person.roles.some((r) => r === 'trustee' || r === 'chair-of-trustees')) {
+    groups.add('trustees');
+  }
+  return groups;
+}
+
+/** Policy facts that decide who is asked to acknowledge it. */
+export type PolicyAudience = Pick<ConfiguredPolicy, 'audience' | 'requires'>;
+
+/**
+ * Whether a policy asks this person to acknowledge it: their audience groups meet the
+ * policy's (§2a), and any extra requirement holds (§8h.i: the acceptable use agreement is
+ * for people who manage official channels).
+ */
+export function policyAppliesTo(
+  policy: PolicyAudience,
+  person: Pick<Person, 'employmentType' | 'roles' | 'managesOfficialChannels'>,
+): boolean {
+  const groups = audiencesOf(person);
+  if (!policy.audience.some((a) => groups.has(a))) return false;
+  if (policy.requires === 'managesOfficialChannels' && !person.managesOfficialChannels) return false;
+  return true;
+}
+
+/** People who may be sent email: not left, and their address not marked undeliverable. */
+export function canBeEmailed(person: Pick<Person, 'status' | 'emailDeliverable'>): boolean {
+  return person.status === 'active' && person.emailDeliverable;
+}
+
+export function displayName(person: Pick<Person, 'givenName' | 'familyName'>): string {
+  return `${person.givenName} ${person.familyName}`;
+}

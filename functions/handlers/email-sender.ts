@@ -1,0 +1,60 @@
+/**
+ * The email queue's consumer: each message names a ledger row; the batch is delivered by
+ * functions/services/deliver-emails.ts and the messages to retry are reported as partial
+ * batch failures (the rest are deleted). A message that is not `{ "ledgerKey": "..." }`
+ * is reported as failed, so it ends in the dead-letter queue rather than vanishing.
+ */
+import type { SQSBatchItemFailure } from 'aws-lambda';
+import { emailMessageSchema } from '../adapters/email-queue.ts';
+import { LedgerRepository } from '../adapters/ledger-repository.ts';
+import { fromHeader, Mailer } from '../adapters/mailer.ts';
+import { awsClients, logger, requireEnv, runtimeConfig } from '../adapters/runtime.ts';
+import { deliverEmails } from '../services/deliver-emails.ts';
+import { sqsBatchHandler } from './pipeline.ts';
+
+const config = runtimeConfig();
+const { dynamo, ses } = awsClients();
+const ledger = new LedgerRepository(dynamo, requireEnv('LEDGER_TABLE_NAME'));
+const mailer = new Mailer(ses, {
+  from: fromHeader(config.sender.displayName, config.sender.address),
+  configurationSetName: config.ses.configurationSetName,
+});
+/** A claimed row older than this is taken to be from a crashed invocation (the function timeout is 30 s). */
+const LEASE_MS = Number(process.env.EMAIL_LEASE_MS ?? 5 * 60_000);
+
+export const handler = sqsBatchHandler(async (event) => {
+  const failures: SQSBatchItemFailure[] = [];
+  const byKey = new Map<string, string[]>();
+  for (const record of event.Records) {
+    let body: unknown;
+    try {
+      body = JSON.parse(record.body);
+    } catch {
+      body = undefined;
+    }
+    const message = emailMessageSchema.safeParse(body);
+    if (!message.success) {
+      logger.error('Email message rejected: body must be {"ledgerKey": "..."}', { messageId: record.messageId });
+      failures.push({ itemIdentifier: record.messageId });
+      continue;
+    }
+    byKey.set(message.data.ledgerKey, [...(byKey.get(message.data.ledgerKey) ?? []), record.messageId]);
+  }
+  const report = await deliverEmails([...byKey.keys()], {
+    ledger,
+    mailer,
+    templatePrefix: config.ses.templatePrefix,
+    leaseMs: LEASE_MS,
+    now: () => new Date(),
+    log: (message, fields) => logger.warn(message, fields),
+  });
+  for (const key of report.retry) for (const id of byKey.get(key) ?? []) failures.push({ itemIdentifier: id });
+  logger.info('Email batch done', {
+    messages: event.Records.length,
+    sent: report.sent,
+    alreadySent: report.skipped,
+    retrying: report.retry.size,
+    flaggedDuplicates: report.flaggedDuplicates,
+  });
+  return { batchItemFailures: failures };
+});

@@ -1,0 +1,110 @@
+/**
+ * Delivers a batch of queued emails: reads their ledger rows, decides per row
+ * (functions/domain/emails.ts `decideSend`), claims the ones to send, sends them with the
+ * mailer 50 to a call per template, and records each outcome. Returns the ledger keys
+ * whose messages must be retried (they go back to the queue, and after the queue's
+ * maxReceiveCount to its dead-letter queue).
+ */
+import type { LedgerRepository, LedgerRow } from '../adapters/ledger-repository.ts';
+import { isRefusedCall, type Mailer } from '../adapters/mailer.ts';
+import { chunk, decideSend, MAX_BULK_DESTINATIONS } from '../domain/emails.ts';
+import { sesTemplateName } from '../email/template-ids.ts';
+
+export interface DeliveryDeps {
+  ledger: LedgerRepository;
+  mailer: Mailer;
+  templatePrefix: string;
+  /** How long a claimed row may stay `sending` before a crash is assumed (≥ the function timeout). */
+  leaseMs: number;
+  now: () => Date;
+  log: (message: string, fields: Record<string, unknown>) => void;
+}
+
+export interface DeliveryReport {
+  retry: Set<string>;
+  sent: number;
+  skipped: number;
+  flaggedDuplicates: number;
+}
+
+export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps): Promise<DeliveryReport> {
+  const report: DeliveryReport = { retry: new Set(), sent: 0, skipped: 0, flaggedDuplicates: 0 };
+  const rows = await deps.ledger.getMany(keys);
+  const claimed: LedgerRow[] = [];
+  for (const key of new Set(keys)) {
+    const row = rows.get(key);
+    if (!row) {
+      deps.log('No ledger row for a queued email', { ledgerKey: key });
+      report.retry.add(key);
+      continue;
+    }
+    const decision = decideSend(row, deps.now(), deps.leaseMs);
+    if (decision === 'skip') {
+      report.skipped++;
+      continue;
+    }
+    if (decision === 'wait') {
+      report.retry.add(key);
+      continue;
+    }
+    if (decision === 'abandon') {
+      // Sent once, resent once after a crash, and now stuck again: never a third copy.
+      const held = await deps.ledger.claim(row, deps.now(), true);
+      if (held) await deps.ledger.markFailed(key, 'UNKNOWN_OUTCOME_TWICE', deps.now());
+      deps.log('Email left failed: its outcome was unknown twice', { ledgerKey: key });
+      continue;
+    }
+    const flag = decision === 'resend-flagged';
+    const mine = await deps.ledger.claim(row, deps.now(), flag);
+    if (!mine) {
+      report.retry.add(key);
+      continue;
+    }
+    if (flag) {
+      report.flaggedDuplicates++;
+      deps.log('Resending an email whose earlier attempt may have been sent', { ledgerKey: key });
+    }
+    claimed.push(mine);
+  }
+
+  const byTemplate = Map.groupBy(claimed, (row) => row.templateId);
+  for (const [templateId, group] of byTemplate) {
+    const templateName = sesTemplateName(deps.templatePrefix, templateId);
+    for (const part of chunk(group, MAX_BULK_DESTINATIONS)) {
+      let outcomes: Awaited<ReturnType<Mailer['sendBulk']>>;
+      try {
+        outcomes = await deps.mailer.sendBulk(
+          templateName,
+          part.map((row) => ({ to: row.recipient, data: row.templateData })),
+        );
+      } catch (error) {
+        const refused = isRefusedCall(error);
+        const code = (error as Error).name || 'Error';
+        deps.log('SES call failed', { errorName: code, refused, emails: part.length });
+        for (const row of part) {
+          // Refused outright: nothing was sent, so the rows go back to queued. Otherwise the
+          // outcome is unknown: the rows stay `sending` and the lease decides later.
+          if (refused) await deps.ledger.release(row.pk, code, deps.now());
+          report.retry.add(row.pk);
+        }
+        continue;
+      }
+      await Promise.all(
+        part.map(async (row, i) => {
+          const outcome = outcomes[i];
+          if (outcome?.status === 'sent') {
+            await deps.ledger.markSent(row.pk, outcome.messageId, deps.now());
+            report.sent++;
+          } else if (outcome?.status === 'failed') {
+            await deps.ledger.markFailed(row.pk, outcome.code, deps.now());
+            report.retry.add(row.pk);
+          } else {
+            await deps.ledger.release(row.pk, outcome?.code ?? 'NO_RESULT', deps.now());
+            report.retry.add(row.pk);
+          }
+        }),
+      );
+    }
+  }
+  return report;
+}
