@@ -48,7 +48,8 @@ export function awsClients() {
     const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
       marshallOptions: { removeUndefinedValues: true },
     });
-    clients = { dynamo, sqs: new SQSClient({}), ses: new SESv2Client({}), secrets: new SecretsManagerClient({}) };
+    clients = { dynamo, // The endpoint, not the queue URL's host, decides where requests go (locally the two differ).
+      sqs: new SQSClient({ useQueueUrlAsEndpoint: false }), ses: new SESv2Client({}), secrets: new SecretsManagerClient({}) };
   }
   return clients;
 }

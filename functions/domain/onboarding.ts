@@ -74,7 +74,14 @@ export function planOnboarding(detail: StaffOnboarded, ctx: OnboardingContext): 
     lastChangeAt: ctx.changeAt,
   };
 
-  const applicable = ctx.policies.filter((policy) => policyAppliesTo(policy, person));
+  // Listed in the configuration's order (the seed policy first), then any others by title.
+  const rank = (id: string) => {
+    const i = ctx.config.policies.findIndex((p) => p.policyId === id);
+    return i === -1 ? ctx.config.policies.length : i;
+  };
+  const applicable = ctx.policies
+    .filter((policy) => policyAppliesTo(policy, person))
+    .sort((a, b) => rank(a.policyId) - rank(b.policyId) || a.title.localeCompare(b.title));
   const today = londonDate(ctx.now);
   const dueOn = addDays(today, ctx.config.acknowledgement.dueDays);
   const requests: AckRequest[] = applicable.map((policy) => ({

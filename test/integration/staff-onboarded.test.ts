@@ -1,0 +1,249 @@
+/**
+ * `Staff Onboarded` end to end through the real handlers and the real AWS SDK v3 clients,
+ * against DynamoDB Local, aws-ses-v2-local and fauxqs (started by the global setup):
+ * EventBridge-shaped event → onboarding handler → email queue → email sender → SES.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
+import { parseKeyRing, verifyToken } from '../../functions/domain/ack-token.ts';
+import { addDays, londonDate } from '../../functions/domain/dates.ts';
+import { pollOnce } from '../../local/sqs-event-source.ts';
+import { lambdaContext, loadFunction, TEST_ACK_KEYS } from '../support/functions.ts';
+import { eventually } from '../support/poll.ts';
+import { emailsTo, sesStore, type StoredEmail } from '../support/ses-store.ts';
+
+const ctx = inject('integration');
+const config = loadTrustConfig();
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const db = DynamoDBDocumentClient.from(
+  new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials }),
+);
+const sqs = new SQSClient({ endpoint: ctx.endpoints.sqs, region: ctx.region, credentials, useQueueUrlAsEndpoint: false });
+
+const one = <T>(record: Record<string, T>, prefix: string): T => {
+  const keys = Object.keys(record).filter((k) => k.includes(prefix));
+  const value = keys[0] === undefined ? undefined : record[keys[0]];
+  if (keys.length !== 1 || value === undefined) throw new Error(`expected one ${prefix}*, found ${keys.join(', ')}`);
+  return value;
+};
+const dataTable = one(ctx.tables, 'DataTable');
+const ledgerTable = one(ctx.tables, 'LedgerTable');
+const emailQueue = one(ctx.queues, 'EmailQueue');
+
+type EbHandler = (event: EventBridgeEvent<string, unknown>, context: ReturnType<typeof lambdaContext>) => Promise<void>;
+type SqsHandler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+let onboard: EbHandler;
+let sendEmails: SqsHandler;
+
+beforeAll(async () => {
+  onboard = (await loadFunction(ctx, 'StaffOnboardedFunction', () => import('../../functions/handlers/staff-onboarded.ts')))
+    .handler as unknown as EbHandler;
+  sendEmails = (await loadFunction(ctx, 'EmailSenderFunction', () => import('../../functions/handlers/email-sender.ts')))
+    .handler as unknown as SqsHandler;
+});
+
+let eventCounter = 0;
+function staffOnboarded(detail: Record<string, unknown>): EventBridgeEvent<string, unknown> {
+  eventCounter++;
+  return {
+    version: '0',
+    id: `00000000-0000-4000-8000-${String(eventCounter).padStart(12, '0')}`,
+    'detail-type': 'Staff Onboarded',
+    source: 'trust.hr',
+    account: '000000000000',
+    time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    region: ctx.region,
+    resources: [],
+    detail,
+  };
+}
+
+/** Runs the email sender over the queue until it is empty, as the event source mapping would. */
+async function drainEmailQueue(): Promise<number> {
+  let handled = 0;
+  for (let round = 0; round < 50; round++) {
+    const result = await pollOnce(sqs, emailQueue, (event) => sendEmails(event, lambdaContext('EmailSender')));
+    if (result.received === 0) return handled;
+    handled += result.deleted;
+  }
+  throw new Error('the email queue did not drain');
+}
+
+async function ledgerRows(prefix: string) {
+  const out = await db.send(
+    new ScanCommand({ TableName: ledgerTable, FilterExpression: 'begins_with(pk, :p)', ExpressionAttributeValues: { ':p': prefix }, ConsistentRead: true }),
+  );
+  return out.Items ?? [];
+}
+
+const head = {
+  staffId: 'IT-HEAD-1',
+  givenName: 'Grace',
+  familyName: 'Okafor',
+  email: 'grace.okafor@stjohns.example.org',
+  schoolId: 'st-johns',
+  roles: ['head-of-school', 'teacher'],
+  employmentType: 'permanent',
+  startDate: '2019-09-01',
+};
+const newTeacher = {
+  staffId: 'IT-NEW-1',
+  givenName: 'Amira',
+  familyName: 'Khan',
+  email: 'amira.khan@stjohns.example.org',
+  schoolId: 'st-johns',
+  roles: ['teacher'],
+  employmentType: 'fixed-term',
+  startDate: '2027-01-04',
+  managesOfficialChannels: true,
+  occurredAt: '2026-11-20T09:00:00Z',
+};
+
+function ackLinks(email: StoredEmail): string[] {
+  return [...(email.body.text ?? '').matchAll(/Confirm: (\S+)/g)].map((m) => m[1] ?? '');
+}
+
+describe('Staff Onboarded, end to end against the local servers', () => {
+  let welcome: StoredEmail;
+  let notice: StoredEmail;
+  const queueBodies: string[] = [];
+
+  beforeAll(async () => {
+    // The Head of School is on record first (onboarded the same way).
+    await onboard(staffOnboarded({ ...head, occurredAt: '2019-08-01T00:00:00Z' }), lambdaContext('StaffOnboarded'));
+    await drainEmailQueue();
+
+    await onboard(staffOnboarded(newTeacher), lambdaContext('StaffOnboarded'));
+    // Keep a copy of what went on the queue, to deliver it a second time later.
+    const peek = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: emailQueue.url, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+    );
+    for (const m of peek.Messages ?? []) if (m.Body) queueBodies.push(m.Body);
+    await drainEmailQueue();
+
+    welcome = await eventually(async () => (await emailsTo(ctx.endpoints.ses, newTeacher.email))[0], { what: 'the welcome email' });
+    notice = await eventually(
+      async () => (await emailsTo(ctx.endpoints.ses, head.email)).find((e) => e.subject.includes('induction')),
+      { what: 'the induction notice' },
+    );
+  });
+
+  it('sends the welcome to the new member of staff, from the trust, with a valid link per policy (§1f, §2a, §8h.i)', () => {
+    expect(welcome.subject).toBe("Welcome to St John's Church of England Primary School: please read and confirm our policies");
+    expect(welcome.from).toContain(config.sender.address);
+    expect(welcome.body.html).toContain('Use of Social Media Policy');
+    expect(welcome.body.html).toContain('Social Media Acceptable Use Agreement');
+    const links = ackLinks(welcome);
+    expect(links).toHaveLength(2);
+    const keys = parseKeyRing(TEST_ACK_KEYS, 'test keys');
+    const claims = links.map((link) => {
+      expect(link.startsWith(`${config.publicBaseUrl}/ack/`)).toBe(true);
+      return verifyToken(link.slice(`${config.publicBaseUrl}/ack/`.length), keys, 'ack', new Date());
+    });
+    expect(claims.map((c) => [c.staffId, c.policyId, c.version])).toEqual([
+      ['IT-NEW-1', 'use-of-social-media', 1],
+      ['IT-NEW-1', 'social-media-acceptable-use', 1],
+    ]);
+    // Each link is in the HTML part too, as the button's target.
+    for (const link of links) expect(welcome.body.html).toContain(link);
+  });
+
+  it("tells the school's Head of School to cover the policy at induction (§1f, §6a)", () => {
+    expect(notice.subject).toBe("New at St John's Church of England Primary School: please cover the Use of Social Media Policy at induction");
+    expect(notice.body.text).toContain('Amira Khan (teacher) joins');
+    expect(notice.body.text).toContain('4 January 2027');
+    expect(notice.body.text).not.toContain('/ack/'); // the head gets no acknowledgement links
+  });
+
+  it('records the person and a pending request per applicable policy, due in the configured days', async () => {
+    const person = await db.send(new GetCommand({ TableName: dataTable, Key: { pk: 'PERSON#IT-NEW-1', sk: 'PROFILE' } }));
+    expect(person.Item).toMatchObject({
+      staffId: 'IT-NEW-1',
+      schoolId: 'st-johns',
+      status: 'active',
+      managesOfficialChannels: true,
+      lastChangeAt: '2026-11-20T09:00:00Z',
+      gsi1pk: 'SCHOOL#st-johns',
+    });
+    const requests = await db.send(
+      new QueryCommand({
+        TableName: dataTable,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :r)',
+        ExpressionAttributeValues: { ':pk': 'PERSON#IT-NEW-1', ':r': 'REQUEST#' },
+      }),
+    );
+    expect(requests.Items?.map((r) => [r.policyId, r.version, r.status, r.reminderCount])).toEqual([
+      ['social-media-acceptable-use', 1, 'pending', 0],
+      ['use-of-social-media', 1, 'pending', 0],
+    ]);
+    const due = addDays(londonDate(new Date()), config.acknowledgement.dueDays);
+    for (const r of requests.Items ?? []) expect(r.dueOn).toBe(due);
+  });
+
+  it('records each email once in the ledger as sent, with the SES message id', async () => {
+    const rows = await ledgerRows('person#IT-NEW-1#');
+    expect(rows.map((r) => [r.pk, r.state, r.attempts]).sort()).toEqual([
+      ['person#IT-NEW-1#induction-notice#IT-HEAD-1', 'sent', 1],
+      ['person#IT-NEW-1#welcome', 'sent', 1],
+    ]);
+    const ids = (await sesStore(ctx.endpoints.ses)).map((e) => e.messageId);
+    for (const row of rows) expect(ids).toContain(row.messageId);
+  });
+
+  it('redelivering the same EventBridge event sends nothing and writes no new row', async () => {
+    const before = (await sesStore(ctx.endpoints.ses)).length;
+    const rowsBefore = await ledgerRows('person#IT-NEW-1#');
+    const event = staffOnboarded(newTeacher);
+    await onboard(event, lambdaContext('StaffOnboarded'));
+    await onboard(event, lambdaContext('StaffOnboarded'));
+    expect(await drainEmailQueue()).toBe(0);
+    expect((await sesStore(ctx.endpoints.ses)).length).toBe(before);
+    expect(await ledgerRows('person#IT-NEW-1#')).toEqual(rowsBefore);
+  });
+
+  it('redelivering the same queue messages sends no second email', async () => {
+    expect(queueBodies).toHaveLength(2);
+    const before = (await sesStore(ctx.endpoints.ses)).length;
+    for (const body of queueBodies) await sqs.send(new SendMessageCommand({ QueueUrl: emailQueue.url, MessageBody: body }));
+    expect(await drainEmailQueue()).toBe(2); // consumed and deleted, not retried
+    expect((await sesStore(ctx.endpoints.ses)).length).toBe(before);
+    const rows = await ledgerRows('person#IT-NEW-1#');
+    expect(rows.every((r) => r.state === 'sent' && r.attempts === 1)).toBe(true);
+  });
+
+  it('a malformed event fails with a field-named error, writes nothing and sends nothing', async () => {
+    const before = (await sesStore(ctx.endpoints.ses)).length;
+    const bad = { ...newTeacher, staffId: 'IT-BAD-1', email: 'not-an-address', startDate: '2027-02-30' };
+    const failure = onboard(staffOnboarded(bad), lambdaContext('StaffOnboarded'));
+    await expect(failure).rejects.toThrow(/detail\.email must be a valid email address; detail\.startDate/);
+    await expect(failure).rejects.not.toThrow(/not-an-address/);
+    const person = await db.send(new GetCommand({ TableName: dataTable, Key: { pk: 'PERSON#IT-BAD-1', sk: 'PROFILE' } }));
+    expect(person.Item).toBeUndefined();
+    expect(await ledgerRows('person#IT-BAD-1#')).toEqual([]);
+    expect(await drainEmailQueue()).toBe(0);
+    expect((await sesStore(ctx.endpoints.ses)).length).toBe(before);
+  });
+
+  it('a school the trust does not have is refused by name, with nothing written', async () => {
+    const failure = onboard(staffOnboarded({ ...newTeacher, staffId: 'IT-BAD-2', schoolId: 'nowhere' }), lambdaContext('StaffOnboarded'));
+    await expect(failure).rejects.toThrow('detail.schoolId is not a school of the trust');
+    const person = await db.send(new GetCommand({ TableName: dataTable, Key: { pk: 'PERSON#IT-BAD-2', sk: 'PROFILE' } }));
+    expect(person.Item).toBeUndefined();
+  });
+
+  it('an event older than the last applied change is ignored (DESIGN.md "Order")', async () => {
+    const before = (await sesStore(ctx.endpoints.ses)).length;
+    await onboard(
+      staffOnboarded({ ...newTeacher, email: 'old.address@stjohns.example.org', occurredAt: '2026-01-01T00:00:00Z' }),
+      lambdaContext('StaffOnboarded'),
+    );
+    const person = await db.send(new GetCommand({ TableName: dataTable, Key: { pk: 'PERSON#IT-NEW-1', sk: 'PROFILE' } }));
+    expect(person.Item?.email).toBe(newTeacher.email);
+    expect(await drainEmailQueue()).toBe(0);
+    expect((await sesStore(ctx.endpoints.ses)).length).toBe(before);
+  });
+});
