@@ -7,19 +7,21 @@
  * (context `aws:cdk:bundling-stacks: []`), which is all the tests need: they import the
  * handlers' source and give them the environment the template gives the functions.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { REPO_ROOT } from '../functions/config/load-trust-config.ts';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
-import { TrustPolicyNotifyStack } from '../lib/trust-policy-notify-stack.ts';
+import { createTrustApp, STACK_NAME } from '../lib/trust-policy-notify-app.ts';
 
-export const STACK_NAME = 'trust-policy-notify';
+export { STACK_NAME };
 
 export interface CfnResource {
   Type: string;
   Properties?: Record<string, unknown>;
   DependsOn?: string | string[];
+  Metadata?: Record<string, unknown>;
 }
 
 export interface CfnTemplate {
@@ -30,15 +32,57 @@ export interface CfnTemplate {
 export function synthTemplate(config: TrustConfig, options: { bundle?: boolean; outdir?: string } = {}): CfnTemplate {
   const outdir = options.outdir ?? mkdtempSync(join(tmpdir(), 'tpn-synth-'));
   try {
-    const app = new App({
+    // The same app the `cdk` CLI synthesizes: cdk.json's feature flags and the cdk-nag checks.
+    const { app } = createTrustApp({
+      config,
       outdir,
-      context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
+      context: options.bundle ? { 'aws:cdk:enable-asset-metadata': true } : { 'aws:cdk:bundling-stacks': [] },
     });
-    new TrustPolicyNotifyStack(app, STACK_NAME, { config, env: { region: config.region } });
     return app.synth().getStackByName(STACK_NAME).template as CfnTemplate;
   } finally {
     if (!options.outdir) rmSync(outdir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Synthesizes with bundling into `.cache/synth/<hash>` and reuses it while nothing the
+ * synthesis reads has changed (lib/, bin/, functions/, config, templates, policies, the
+ * lock file), so `npm start` and the e2e tests synthesize once.
+ */
+export function cachedSynth(config: TrustConfig, log: (line: string) => void = () => {}): { outdir: string; template: CfnTemplate } {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify(config));
+  for (const file of synthInputs()) {
+    hash.update(file);
+    hash.update(readFileSync(join(REPO_ROOT, file)));
+  }
+  const key = hash.digest('hex').slice(0, 16);
+  const outdir = join(REPO_ROOT, '.cache', 'synth', key);
+  const templateFile = join(outdir, `${STACK_NAME}.template.json`);
+  if (existsSync(templateFile)) {
+    log(`synthesis cached (${key})`);
+    return { outdir, template: JSON.parse(readFileSync(templateFile, 'utf8')) as CfnTemplate };
+  }
+  const started = Date.now();
+  rmSync(join(REPO_ROOT, '.cache', 'synth'), { recursive: true, force: true });
+  mkdirSync(outdir, { recursive: true });
+  const template = synthTemplate(config, { bundle: true, outdir });
+  log(`synthesized and bundled the CDK app in ${((Date.now() - started) / 1000).toFixed(1)} s (${key})`);
+  return { outdir, template };
+}
+
+/** The files synthesis depends on, relative to the repository root, sorted. */
+export function synthInputs(): string[] {
+  const out: string[] = ['package-lock.json', 'config/trust.json'];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(join(REPO_ROOT, dir), { withFileTypes: true })) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) walk(path);
+      else out.push(path);
+    }
+  };
+  for (const dir of ['lib', 'bin', 'functions', 'templates', 'policies']) if (existsSync(join(REPO_ROOT, dir))) walk(dir);
+  return out.sort();
 }
 
 export function resourcesOfType(template: CfnTemplate, type: string): [string, CfnResource][] {

@@ -49,11 +49,13 @@ export const staffId = z
 const slug = z
   .string({ error: 'must be a string' })
   .regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, { error: 'must be a lower-case slug of 1-64 characters' });
+// Names reach email templates: markup and template braces are refused outright.
 const name = z
   .string({ error: 'must be a string' })
   .trim()
   .min(1, { error: 'must not be empty' })
-  .max(200, { error: 'must be at most 200 characters' });
+  .max(200, { error: 'must be at most 200 characters' })
+  .regex(/^[^<>{}]*$/, { error: 'must not contain < > { or }' });
 const email = z.email({ error: 'must be a valid email address' }).max(254, { error: 'must be at most 254 characters' });
 const role = z.enum(ROLES, { error: `must be one of the roles: ${ROLES.join(', ')}` });
 const positiveInt = z

@@ -17,7 +17,7 @@ import { TRUST_SCHOOL_ID } from '../contracts/roles.ts';
 import { schoolName, type TrustConfig } from '../config/trust-config.ts';
 import { addDays, formatLongDate, londonDate } from './dates.ts';
 import { ledgerKey, type IntendedEmail } from './emails.ts';
-import { canBeEmailed, displayName, policyAppliesTo, type Person } from './people.ts';
+import { canBeEmailed, displayName, personFromHr, policyAppliesTo, type Person } from './people.ts';
 import type { CurrentPolicy } from './policies.ts';
 
 export type AckRequestStatus = 'pending' | 'acknowledged' | 'superseded' | 'cancelled';
@@ -58,21 +58,7 @@ export function planOnboarding(detail: StaffOnboarded, ctx: OnboardingContext): 
   // DESIGN.md "Order": an event older than the person's last applied change is ignored.
   if (ctx.existing && ctx.existing.lastChangeAt > ctx.changeAt) return { kind: 'ignore', reason: 'stale' };
 
-  const person: Person = {
-    staffId: detail.staffId,
-    givenName: detail.givenName,
-    familyName: detail.familyName,
-    email: detail.email,
-    schoolId: detail.schoolId,
-    roles: detail.roles,
-    employmentType: detail.employmentType,
-    startDate: detail.startDate,
-    ...(detail.lineManagerStaffId ? { lineManagerStaffId: detail.lineManagerStaffId } : {}),
-    managesOfficialChannels: detail.managesOfficialChannels ?? false,
-    status: 'active',
-    emailDeliverable: ctx.existing?.emailDeliverable ?? true,
-    lastChangeAt: ctx.changeAt,
-  };
+  const person = personFromHr(detail, ctx.changeAt, ctx.existing);
 
   // Listed in the configuration's order (the seed policy first), then any others by title.
   const rank = (id: string) => {

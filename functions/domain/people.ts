@@ -2,6 +2,7 @@
  * People and audiences (DESIGN.md "Audience"; §2a: the policy applies to all employees,
  * governors and volunteers). Pure: no AWS imports.
  */
+import type { StaffOnboarded } from '../contracts/events.ts';
 import type { Audience, EmploymentType, Role } from '../contracts/roles.ts';
 import type { ConfiguredPolicy } from '../config/trust-config.ts';
 
@@ -66,4 +67,26 @@ export function canBeEmailed(person: Pick<Person, 'status' | 'emailDeliverable'>
 
 export function displayName(person: Pick<Person, 'givenName' | 'familyName'>): string {
   return `${person.givenName} ${person.familyName}`;
+}
+
+/**
+ * The person an HR record describes (a `Staff Onboarded` detail or a directory row),
+ * active from now on. An address already known to bounce stays marked undeliverable.
+ */
+export function personFromHr(detail: StaffOnboarded, changeAt: string, existing: Person | null): Person {
+  return {
+    staffId: detail.staffId,
+    givenName: detail.givenName,
+    familyName: detail.familyName,
+    email: detail.email,
+    schoolId: detail.schoolId,
+    roles: detail.roles,
+    employmentType: detail.employmentType,
+    startDate: detail.startDate,
+    ...(detail.lineManagerStaffId ? { lineManagerStaffId: detail.lineManagerStaffId } : {}),
+    managesOfficialChannels: detail.managesOfficialChannels ?? false,
+    status: 'active',
+    emailDeliverable: existing?.email === detail.email ? existing.emailDeliverable : true,
+    lastChangeAt: changeAt,
+  };
 }

@@ -9,6 +9,7 @@ import { emailMessageSchema } from '../adapters/email-queue.ts';
 import { LedgerRepository } from '../adapters/ledger-repository.ts';
 import { fromHeader, Mailer } from '../adapters/mailer.ts';
 import { awsClients, logger, requireEnv, runtimeConfig } from '../adapters/runtime.ts';
+import { SendPacer } from '../domain/pacer.ts';
 import { deliverEmails } from '../services/deliver-emails.ts';
 import { sqsBatchHandler } from './pipeline.ts';
 
@@ -21,8 +22,10 @@ const mailer = new Mailer(ses, {
 });
 /** A claimed row older than this is taken to be from a crashed invocation (the function timeout is 30 s). */
 const LEASE_MS = Number(process.env.EMAIL_LEASE_MS ?? 5 * 60_000);
+/** This invocation's share of the configured SES send rate (lib/trust-email.ts sizes it). */
+const pacer = new SendPacer(Number(requireEnv('EMAIL_SEND_RATE_PER_INVOCATION')));
 
-export const handler = sqsBatchHandler(async (event) => {
+export const handler = sqsBatchHandler(async (event, context) => {
   const failures: SQSBatchItemFailure[] = [];
   const byKey = new Map<string, string[]>();
   for (const record of event.Records) {
@@ -47,6 +50,8 @@ export const handler = sqsBatchHandler(async (event) => {
     leaseMs: LEASE_MS,
     now: () => new Date(),
     log: (message, fields) => logger.warn(message, fields),
+    pace: pacer,
+    remainingMs: () => context.getRemainingTimeInMillis(),
   });
   for (const key of report.retry) for (const id of byKey.get(key) ?? []) failures.push({ itemIdentifier: id });
   logger.info('Email batch done', {

@@ -7,7 +7,7 @@
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import type { EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ContractError, type DetailOf, type DetailType, readDetail } from '../contracts/events.ts';
 import { logger } from '../adapters/runtime.ts';
 
@@ -47,7 +47,7 @@ export function eventBridgeHandler<T extends DetailType>(detailType: T, work: Ev
 }
 
 /** A queue consumer that reports partial batch failures. */
-export function sqsBatchHandler(work: (event: SQSEvent) => Promise<SQSBatchResponse>) {
+export function sqsBatchHandler(work: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>) {
   return middy<SQSEvent, SQSBatchResponse>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logErrors())

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * Delivers a batch of queued emails: reads their ledger rows, decides per row
  * (functions/domain/emails.ts `decideSend`), claims the ones to send, sends them with the
@@ -10,6 +11,11 @@ import { isRefusedCall, type Mailer } from '../adapters/mailer.ts';
 import { chunk, decideSend, MAX_BULK_DESTINATIONS } from '../domain/emails.ts';
 import { sesTemplateName } from '../email/template-ids.ts';
 
+/** Ledger keys name people: logs carry a short hash of the key instead. */
+export function keyHash(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 12);
+}
+
 export interface DeliveryDeps {
   ledger: LedgerRepository;
   mailer: Mailer;
@@ -18,7 +24,14 @@ export interface DeliveryDeps {
   leaseMs: number;
   now: () => Date;
   log: (message: string, fields: Record<string, unknown>) => void;
+  /** Waits until `recipients` more emails may be sent (the configured SES rate). */
+  pace: { take(recipients: number): Promise<void>; waitFor(): number };
+  /** Time left in this invocation; work that would not finish is handed back for retry. */
+  remainingMs: () => number;
 }
+
+/** Time kept in hand after the last SES call, for recording the outcomes. */
+const SAFETY_MS = 5_000;
 
 export interface DeliveryReport {
   retry: Set<string>;
@@ -30,58 +43,60 @@ export interface DeliveryReport {
 export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps): Promise<DeliveryReport> {
   const report: DeliveryReport = { retry: new Set(), sent: 0, skipped: 0, flaggedDuplicates: 0 };
   const rows = await deps.ledger.getMany(keys);
-  const claimed: LedgerRow[] = [];
+  const toSend: { row: LedgerRow; flag: boolean }[] = [];
   for (const key of new Set(keys)) {
     const row = rows.get(key);
     if (!row) {
-      deps.log('No ledger row for a queued email', { ledgerKey: key });
+      deps.log('No ledger row for a queued email', { ledgerKeyHash: keyHash(key) });
       report.retry.add(key);
       continue;
     }
     const decision = decideSend(row, deps.now(), deps.leaseMs);
-    if (decision === 'skip') {
-      report.skipped++;
-      continue;
-    }
-    if (decision === 'wait') {
-      report.retry.add(key);
-      continue;
-    }
-    if (decision === 'abandon') {
+    if (decision === 'skip') report.skipped++;
+    else if (decision === 'wait') report.retry.add(key);
+    else if (decision === 'abandon') {
       // Sent once, resent once after a crash, and now stuck again: never a third copy.
       const held = await deps.ledger.claim(row, deps.now(), true);
       if (held) await deps.ledger.markFailed(key, 'UNKNOWN_OUTCOME_TWICE', deps.now());
-      deps.log('Email left failed: its outcome was unknown twice', { ledgerKey: key });
-      continue;
-    }
-    const flag = decision === 'resend-flagged';
-    const mine = await deps.ledger.claim(row, deps.now(), flag);
-    if (!mine) {
-      report.retry.add(key);
-      continue;
-    }
-    if (flag) {
-      report.flaggedDuplicates++;
-      deps.log('Resending an email whose earlier attempt may have been sent', { ledgerKey: key });
-    }
-    claimed.push(mine);
+      deps.log('Email left failed: its outcome was unknown twice', { ledgerKeyHash: keyHash(key) });
+    } else toSend.push({ row, flag: decision === 'resend-flagged' });
   }
 
-  const byTemplate = Map.groupBy(claimed, (row) => row.templateId);
+  const byTemplate = Map.groupBy(toSend, (item) => item.row.templateId);
   for (const [templateId, group] of byTemplate) {
     const templateName = sesTemplateName(deps.templatePrefix, templateId);
     for (const part of chunk(group, MAX_BULK_DESTINATIONS)) {
+      if (deps.remainingMs() - deps.pace.waitFor() < SAFETY_MS) {
+        // Not enough time left to send and record: hand these back unclaimed.
+        for (const { row } of part) report.retry.add(row.pk);
+        continue;
+      }
+      await deps.pace.take(part.length);
+      const claimed: LedgerRow[] = [];
+      for (const { row, flag } of part) {
+        const mine = await deps.ledger.claim(row, deps.now(), flag);
+        if (!mine) {
+          report.retry.add(row.pk);
+          continue;
+        }
+        if (flag) {
+          report.flaggedDuplicates++;
+          deps.log('Resending an email whose earlier attempt may have been sent', { ledgerKeyHash: keyHash(row.pk) });
+        }
+        claimed.push(mine);
+      }
+      if (claimed.length === 0) continue;
       let outcomes: Awaited<ReturnType<Mailer['sendBulk']>>;
       try {
         outcomes = await deps.mailer.sendBulk(
           templateName,
-          part.map((row) => ({ to: row.recipient, data: row.templateData })),
+          claimed.map((row) => ({ to: row.recipient, data: row.templateData })),
         );
       } catch (error) {
         const refused = isRefusedCall(error);
         const code = (error as Error).name || 'Error';
-        deps.log('SES call failed', { errorName: code, refused, emails: part.length });
-        for (const row of part) {
+        deps.log('SES call failed', { errorName: code, refused, emails: claimed.length });
+        for (const row of claimed) {
           // Refused outright: nothing was sent, so the rows go back to queued. Otherwise the
           // outcome is unknown: the rows stay `sending` and the lease decides later.
           if (refused) await deps.ledger.release(row.pk, code, deps.now());
@@ -90,7 +105,7 @@ export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps)
         continue;
       }
       await Promise.all(
-        part.map(async (row, i) => {
+        claimed.map(async (row, i) => {
           const outcome = outcomes[i];
           if (outcome?.status === 'sent') {
             await deps.ledger.markSent(row.pk, outcome.messageId, deps.now());

@@ -1,57 +1,14 @@
-import type { DetailType } from '../../functions/contracts/events.ts';
+/**
+ * One example detail per event, read from examples/<cli-name>.json: the same files the
+ * README's walkthrough publishes, so the documented examples are tested.
+ */
+import { readFileSync } from 'node:fs';
+import { REPO_ROOT } from '../../functions/config/load-trust-config.ts';
+import { CATALOGUE, DETAIL_TYPE_LIST, type DetailType } from '../../functions/contracts/events.ts';
 
-// Examples in the shape DESIGN.md "Contracts" gives for each detail.
-export const examples: Record<DetailType, Record<string, unknown>> = {
-  'Staff Onboarded': {
-    staffId: 'HR-10234',
-    givenName: 'Amira',
-    familyName: "O'Connor",
-    email: 'amira.oconnor@stmarys.example.org',
-    schoolId: 'st-marys',
-    roles: ['teacher'],
-    employmentType: 'permanent',
-    startDate: '2026-09-01',
-    lineManagerStaffId: 'HR-100',
-    managesOfficialChannels: true,
-    eventId: 'hr-evt-1',
-    occurredAt: '2026-08-20T09:30:00Z',
-  },
-  'Staff Updated': { staffId: 'HR-10234', roles: ['teacher', 'dsl'] },
-  'Staff Left': { staffId: 'HR-10234', leftOn: '2027-07-31' },
-  'Policy Updated': {
-    policyId: 'use-of-social-media',
-    title: 'Use of Social Media Policy',
-    version: 2,
-    approvedOn: '2026-11-20',
-    reviewPeriodMonths: 12,
-    ownerRole: 'trust-network-manager',
-    governingCommittee: 'trust-board',
-    audience: ['employees', 'governors', 'volunteers'],
-    documentUrl: 'https://policies.example.org/social-media/v2.pdf',
-    changeSummary: 'Section 8 now covers official channels run by volunteers.',
-    change: 'substantive',
-    acknowledgementDueDays: 21,
-  },
-  'Policy Reviewed': { policyId: 'use-of-social-media', version: 1, reviewedOn: '2026-11-20', note: 'No change needed.' },
-  'Policy Review Due': {
-    policyId: 'use-of-social-media',
-    version: 1,
-    reviewDate: '2023-12-31',
-    stage: 'overdue',
-    occurrence: 3,
-  },
-  'Breach Reported': {
-    caseId: 'CASE-2026-0001',
-    schoolId: 'st-marys',
-    category: 'staff-abused-online',
-    reportedByStaffId: 'HR-100',
-    subject: { kind: 'staff', staffId: 'HR-10234' },
-    occurredOn: '2026-11-19',
-  },
-  'Policy Acknowledged': {
-    policyId: 'use-of-social-media',
-    version: 1,
-    staffId: 'HR-10234',
-    acknowledgedAt: '2026-11-25T10:00:00.000Z',
-  },
-};
+export const examples = Object.fromEntries(
+  DETAIL_TYPE_LIST.map((type) => [
+    type,
+    JSON.parse(readFileSync(`${REPO_ROOT}/examples/${CATALOGUE[type].cliName}.json`, 'utf8')) as Record<string, unknown>,
+  ]),
+) as Record<DetailType, Record<string, unknown>>;

@@ -46,6 +46,8 @@ describe('event contracts', () => {
     ['a bad staffId', { ...staff, staffId: 'HR 10234!' }, 'detail.staffId'],
     ['a missing givenName', { ...staff, givenName: undefined }, 'detail.givenName'],
     ['a blank familyName', { ...staff, familyName: '   ' }, 'detail.familyName'],
+    ['markup in a name', { ...staff, givenName: '<img src=x>' }, 'detail.givenName'],
+    ['template braces in a name', { ...staff, familyName: '{{ackUrl}}' }, 'detail.familyName'],
     ['a bad employmentType', { ...staff, employmentType: 'contractor' }, 'detail.employmentType'],
     ['a non-boolean managesOfficialChannels', { ...staff, managesOfficialChannels: 'yes' }, 'detail.managesOfficialChannels'],
     ['a bad occurredAt', { ...staff, occurredAt: 'yesterday' }, 'detail.occurredAt'],

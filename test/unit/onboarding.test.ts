@@ -135,9 +135,12 @@ describe('staff onboarding plan', () => {
   });
 
   it('keeps a known-undeliverable address marked, and then sends no welcome to it', () => {
-    const existing = { ...head, staffId: 'HR-1', emailDeliverable: false };
+    const existing = { ...head, staffId: 'HR-1', email: detail.email, emailDeliverable: false };
     const plan = applied(planOnboarding(detail, ctx({ existing })));
     expect(plan.person.emailDeliverable).toBe(false);
     expect(plan.emails.map((e) => e.templateId)).toEqual(['induction-notice']);
+    // A new address is a fresh start.
+    const moved = applied(planOnboarding({ ...detail, email: 'new@stmarys.example.org' }, ctx({ existing })));
+    expect(moved.person.emailDeliverable).toBe(true);
   });
 });

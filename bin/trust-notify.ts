@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+/**
+ * trust-notify: the one command line (DESIGN.md "Command line"). Works against the local
+ * platform by default and against AWS with --region (standard AWS credential chain).
+ * Failures exit non-zero with a one-line reason.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ContractError } from '../functions/contracts/events.ts';
+import { ConfigError } from '../functions/config/trust-config.ts';
+import { loadTrustConfig, REPO_ROOT } from '../functions/config/load-trust-config.ts';
+import { CliError, importDirectory, publishDetail, type Target } from '../local/cli-commands.ts';
+import { portsFromEnvironment, startPlatform } from '../local/platform.ts';
+import { JavaMissingError } from '../local/servers.ts';
+
+const USAGE = `Usage: trust-notify <command> [options]
+
+Commands:
+  start [--reset]                          run the whole platform locally (npm start)
+  publish <type> <detail.json>             validate a detail and publish it to the event bus
+                                           types: staff-onboarded, staff-updated, staff-left,
+                                                  policy-updated, policy-reviewed
+  import <people.csv> [--silent]           upsert people from a directory CSV; without --silent
+                                           new people are onboarded (Staff Onboarded)
+  tick [--today YYYY-MM-DD]                fire the scheduled rules now (local platform)
+
+Options for publish and import:
+  --region <region>  --stack <name>        use AWS instead of the local platform
+`;
+
+function target(values: { region?: string | undefined; stack?: string | undefined }): Target {
+  if (values.region || values.stack) {
+    return { kind: 'aws', region: values.region ?? loadTrustConfig().region, stack: values.stack ?? 'trust-policy-notify' };
+  }
+  const ports = portsFromEnvironment();
+  return { kind: 'local', busPort: ports.bus, dynamodbPort: ports.dynamodb, webPort: ports.web };
+}
+
+async function start(args: string[]) {
+  const { values } = parseArgs({ args, options: { reset: { type: 'boolean', default: false } }, allowPositionals: false });
+  const started = Date.now();
+  const dataDir = resolve(process.env.TPN_DATA_DIR ?? `${REPO_ROOT}/.local-data`);
+  const log = (line: string) => process.stderr.write(`  ${line}\n`);
+  process.stderr.write('Starting trust-policy-notify locally…\n');
+  const platform = await startPlatform({
+    config: loadTrustConfig(),
+    ports: portsFromEnvironment(),
+    dataDir,
+    reset: values.reset,
+    log,
+    ...(process.env.TPN_ASYNC_RETRY_DELAY_MS ? { asyncRetryDelayMs: Number(process.env.TPN_ASYNC_RETRY_DELAY_MS) } : {}),
+    ...(process.env.TPN_DELIVERY_RETRY_BASE_MS ? { deliveryRetryBaseMs: Number(process.env.TPN_DELIVERY_RETRY_BASE_MS) } : {}),
+    schedules: process.env.TPN_SCHEDULES !== 'off',
+  });
+  const u = platform.urls;
+  process.stdout.write(
+    [
+      '',
+      `trust-policy-notify is running (ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+      `  Web (pages, /health)      ${u.web}`,
+      `  Event bus (PutEvents)     ${u.bus}`,
+      `  Mail viewer               ${u.sesViewer}   (JSON: ${u.ses}/store)`,
+      `  DynamoDB Local            ${u.dynamodb}`,
+      `  SQS (fauxqs)              ${u.sqs}`,
+      `  Data folder               ${dataDir}   (start --reset to begin clean)`,
+      `  Function logs             ${dataDir}/logs/functions.log`,
+      '',
+      'Try:  npx trust-notify publish staff-onboarded examples/staff-onboarded.json',
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`\n${signal}: stopping…\n`);
+    await platform.stop();
+    process.stderr.write('Stopped.\n');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+async function main(argv: string[]) {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'start':
+      return start(rest);
+    case 'publish': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { region: { type: 'string' }, stack: { type: 'string' } },
+        allowPositionals: true,
+      });
+      const [type, file] = positionals;
+      if (!type || !file || positionals.length !== 2) throw new CliError('publish needs <type> <detail.json>');
+      let detail: unknown;
+      try {
+        detail = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (error) {
+        throw new CliError(`cannot read ${file} as JSON: ${(error as Error).message}`);
+      }
+      const id = await publishDetail(type, detail, target(values));
+      process.stdout.write(`published ${type} as event ${id}\n`);
+      return;
+    }
+    case 'import': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { silent: { type: 'boolean', default: false }, region: { type: 'string' }, stack: { type: 'string' } },
+        allowPositionals: true,
+      });
+      const [file] = positionals;
+      if (!file || positionals.length !== 1) throw new CliError('import needs <people.csv>');
+      const code = await importDirectory(file, { silent: values.silent, target: target(values) });
+      process.exitCode = code;
+      return;
+    }
+    case 'tick': {
+      const { values } = parseArgs({ args: rest, options: { today: { type: 'string' } }, allowPositionals: false });
+      const t = target({});
+      if (t.kind !== 'local') throw new CliError('tick works against the local platform only');
+      const response = await fetch(`http://127.0.0.1:${t.webPort}/admin/tick`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(values.today ? { today: values.today } : {}),
+      }).catch(() => {
+        throw new CliError(`the local platform is not running on port ${t.webPort} (start it with npm start)`);
+      });
+      const body = (await response.json()) as { fired?: number; error?: string };
+      if (!response.ok) throw new CliError(body.error ?? `tick failed with HTTP ${response.status}`);
+      process.stdout.write(`fired ${body.fired} scheduled rule(s)${values.today ? ` as of ${values.today}` : ''}\n`);
+      return;
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      throw new CliError(`unknown command "${command}" (try --help)`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const known =
+    error instanceof CliError ||
+    error instanceof ContractError ||
+    error instanceof ConfigError ||
+    error instanceof JavaMissingError ||
+    (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`trust-notify: ${known ? message : `${(error as Error).name ?? 'Error'}: ${message}`}\n`);
+  process.exit(1);
+});

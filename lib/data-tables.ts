@@ -1,0 +1,84 @@
+/**
+ * Where state lives (DESIGN.md "Data"): the data table (people, policies, acknowledgement
+ * requests) and the email ledger. Both are on-demand, with point-in-time recovery, kept
+ * when the stack is deleted, and encrypted with one customer-managed KMS key.
+ *
+ * Why a customer-managed key rather than the AWS-managed `aws/dynamodb` key: this is UK
+ * personal data of school staff and volunteers. Our own key gives a key policy we control,
+ * a CloudTrail record of every use under a key id we own, and one switch that makes the
+ * data unreadable (disable the key) if the trust ever needs it. It costs one key per
+ * month; rotation is yearly and automatic. (Breach narratives will have a key of their own.)
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+
+const S = dynamodb.AttributeType.STRING;
+
+export class DataTables extends Construct {
+  readonly key: kms.Key;
+  readonly dataTable: dynamodb.Table;
+  readonly ledgerTable: dynamodb.Table;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+
+    this.key = new kms.Key(this, 'DataKey', {
+      description: 'Encrypts the trust-policy-notify DynamoDB tables (UK personal data)',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const common = {
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.key,
+      removalPolicy: RemovalPolicy.RETAIN,
+      deletionProtection: true,
+    } satisfies Partial<dynamodb.TableProps>;
+
+    /*
+     * DataTable: one table, several item types. Access patterns:
+     *
+     * | what                                   | key condition                                                   |
+     * |----------------------------------------|-----------------------------------------------------------------|
+     * | a person, by staffId                   | pk = PERSON#<staffId>, sk = PROFILE                             |
+     * | a person's acknowledgement requests    | pk = PERSON#<staffId>, sk begins_with REQUEST#                  |
+     * | the people of a school                 | gsi1: gsi1pk = SCHOOL#<schoolId>, gsi1sk = PERSON#<staffId>     |
+     * | a policy's current version pointer     | pk = POLICY#<policyId>, sk = CURRENT                            |
+     * | a policy's versions                    | pk = POLICY#<policyId>, sk = VERSION#<000001> (begins_with)     |
+     * | every policy's current version         | gsi1: gsi1pk = POLICIES, gsi1sk = <policyId>                    |
+     * | the requests of one policy version     | gsi1: gsi1pk = POLICYVERSION#<policyId>#<version>,              |
+     * |                                        |       gsi1sk = PERSON#<staffId>                                 |
+     *
+     * `expiresAt` (epoch seconds) lets DynamoDB delete items whose retention has run out;
+     * items without it are kept.
+     */
+    this.dataTable = new dynamodb.Table(this, 'DataTable', {
+      ...common,
+      partitionKey: { name: 'pk', type: S },
+      sortKey: { name: 'sk', type: S },
+      timeToLiveAttribute: 'expiresAt',
+    });
+    this.dataTable.addGlobalSecondaryIndex({
+      indexName: 'gsi1',
+      partitionKey: { name: 'gsi1pk', type: S },
+      sortKey: { name: 'gsi1sk', type: S },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+
+    /*
+     * LedgerTable: one row per intended email, keyed by its business key
+     * (pk = e.g. <policyId>#<version>#<staffId>#<kind>, <caseId>#<recipient>#<kind>,
+     * review#<policyId>#<version>#<stage>#<occurrence>), with state
+     * queued → sending → sent | failed. No TTL: a ledger row never expires, because it is
+     * what tells a redelivered event that its email has already gone.
+     */
+    this.ledgerTable = new dynamodb.Table(this, 'LedgerTable', {
+      ...common,
+      partitionKey: { name: 'pk', type: S },
+    });
+  }
+}

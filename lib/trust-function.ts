@@ -1,0 +1,186 @@
+/**
+ * Every Lambda function of the platform is a TrustFunction: one place that fixes how a
+ * function is built, logged, traced and retried, and how it is given access to a table,
+ * a queue or a secret (an environment variable and the least-privilege grant, in one call).
+ */
+import { resolve } from 'node:path';
+import { Duration, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { REPO_ROOT } from '../functions/config/load-trust-config.ts';
+import type { TrustConfig } from '../functions/config/trust-config.ts';
+import { DeadLetterQueue } from './secure-queue.ts';
+
+export const SERVICE_NAME = 'trust-policy-notify';
+
+/**
+ * 90 days of logs: long enough to investigate a problem reported weeks later (a missing
+ * welcome email found at the end of a half term), short enough for UK GDPR storage
+ * limitation. Logs carry no personal data by design, but ids are still ids.
+ */
+export const LOG_RETENTION = logs.RetentionDays.THREE_MONTHS;
+
+/** Async invocations (EventBridge → Lambda): two retries within six hours, then the function's DLQ. */
+export const ASYNC_RETRY_ATTEMPTS = 2;
+export const ASYNC_MAX_EVENT_AGE = Duration.hours(6);
+
+export interface TrustFunctionProps {
+  /** The handler file, relative to the repository root; it exports `handler`. */
+  entry: string;
+  description: string;
+  /** The resolved trust configuration, compiled into the bundle as `process.env.TRUST_CONFIG_JSON`. */
+  config: TrustConfig;
+  /** @default 30 seconds */
+  timeout?: Duration;
+}
+
+export type TableAccess = 'read' | 'readWrite';
+
+const TABLE_READ_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DescribeTable',
+];
+const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+/** The key actions CDK grants for reading and writing a table encrypted with a customer-managed key. */
+const KEY_READ_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
+const KEY_WRITE_ACTIONS = ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'];
+
+export class TrustFunction extends NodejsFunction {
+  /** The execution role: CloudWatch Logs (this function's group only), X-Ray, and what `bind*` grants. */
+  readonly executionRole: iam.Role;
+  /** Where async invocations go once retries are spent (the on-failure destination). */
+  readonly failureDlq: DeadLetterQueue;
+
+  constructor(scope: Construct, id: string, props: TrustFunctionProps) {
+    // The role and the log group are built first (beside the function) so that the
+    // function is created with them: no AWS managed policy, and no log group Lambda
+    // would otherwise create itself, without retention, on first invocation.
+    const logGroup = new logs.LogGroup(scope, `${id}LogGroup`, { retention: LOG_RETENTION });
+    const executionRole = new iam.Role(scope, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${id}`,
+    });
+    logGroup.grantWrite(executionRole);
+
+    super(scope, id, {
+      entry: resolve(REPO_ROOT, props.entry),
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: resolve(REPO_ROOT, 'package-lock.json'),
+      description: props.description,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 512,
+      timeout: props.timeout ?? Duration.seconds(30),
+      role: executionRole,
+      logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        mainFields: ['module', 'main'],
+        // The AWS SDK v3 is bundled, not taken from the runtime: the version we test is
+        // the version that runs, and tree-shaking keeps it small.
+        bundleAwsSDK: true,
+        externalModules: [],
+        // CommonJS dependencies bundled into an ES module still call `require`.
+        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+        // The trust configuration is compiled in: a function never reads files at run
+        // time, and a configuration change is a new bundle (and a new deployment).
+        define: { 'process.env.TRUST_CONFIG_JSON': JSON.stringify(JSON.stringify(props.config)) },
+      },
+    });
+    this.executionRole = executionRole;
+
+    this.failureDlq = new DeadLetterQueue(this, 'FailureDlq', {
+      holds: `asynchronous invocations of ${this.node.path} that failed after ${ASYNC_RETRY_ATTEMPTS} retries`,
+    });
+    this.configureAsyncInvoke({
+      retryAttempts: ASYNC_RETRY_ATTEMPTS,
+      maxEventAge: ASYNC_MAX_EVENT_AGE,
+      onFailure: new SqsDestination(this.failureDlq),
+    });
+
+    this.acknowledge(
+      'AwsSolutions-IAM5[Resource::*]',
+      'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions, so AWS requires Resource "*" (Service Authorization Reference, AWS X-Ray). No other statement of this role uses "*": the infra tests check it.',
+    );
+  }
+
+  /**
+   * Names the table in `envName` and grants item access: reads (get, batch get, query) or
+   * reads and writes (put, update, delete, batch write). Narrower than CDK's
+   * `grants.readWriteData`: no Scan (no function reads a whole table of personal data) and
+   * no stream reads. The key grant is CDK's own for a customer-managed table key.
+   */
+  bindTable(table: dynamodb.Table, access: TableAccess, envName: string): this {
+    this.addEnvironment(envName, table.tableName);
+    const actions = access === 'read' ? TABLE_READ_ACTIONS : [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS];
+    table.grants.actions(this, ...actions);
+    table.encryptionKey?.grant(this, ...(access === 'read' ? KEY_READ_ACTIONS : [...KEY_READ_ACTIONS, ...KEY_WRITE_ACTIONS]));
+
+    const cfnTable = table.node.defaultChild as dynamodb.CfnTable;
+    const tableId = this.stack.getLogicalId(cfnTable);
+    const indexes: unknown = this.stack.resolve(cfnTable.globalSecondaryIndexes);
+    if (Array.isArray(indexes) && indexes.length > 0) {
+      this.acknowledge(
+        `AwsSolutions-IAM5[Resource::<${tableId}.Arn>/index/*]`,
+        `Queries on the indexes of ${table.node.id}: CDK's table grant names "<table ARN>/index/*", which covers only that table's own indexes.`,
+      );
+    }
+    if (table.encryptionKey && access === 'readWrite') {
+      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+        this.acknowledge(
+          `AwsSolutions-IAM5[Action::${action}]`,
+          `CDK's read-write grant on a table encrypted with the customer-managed key ${table.encryptionKey.node.id}: ${action} is the family of data-key actions DynamoDB performs for the caller, and the statement's only resource is that one key.`,
+        );
+      }
+    }
+    return this;
+  }
+
+  /** Names the queue's URL in `envName` and grants sending to it. */
+  bindQueueSender(queue: sqs.Queue, envName: string): this {
+    this.addEnvironment(envName, queue.queueUrl);
+    queue.grantSendMessages(this);
+    return this;
+  }
+
+  /** Names the secret's ARN in `envName` and grants reading its value. */
+  bindSecretReader(secret: secretsmanager.Secret, envName: string): this {
+    this.addEnvironment(envName, secret.secretArn);
+    secret.grantRead(this);
+    return this;
+  }
+
+  private readonly acknowledged = new Set<string>();
+
+  /**
+   * Acknowledges one cdk-nag finding (rule id and finding, e.g. `AwsSolutions-IAM5[Resource::*]`)
+   * on this function's role policy only, with its reason.
+   */
+  private acknowledge(id: string, reason: string): void {
+    if (this.acknowledged.has(id)) return;
+    this.acknowledged.add(id);
+    const policy = this.executionRole.node.tryFindChild('DefaultPolicy') ?? this.executionRole;
+    Validations.of(policy).acknowledge({ id, reason });
+  }
+}

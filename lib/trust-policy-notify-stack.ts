@@ -1,0 +1,96 @@
+/**
+ * trust-policy-notify in AWS (DESIGN.md): the `trust-events` bus, the tables, the email
+ * pipeline, and one function per event type. Read top to bottom:
+ *
+ *   HR system / CLI ──▶ trust-events ──rule──▶ handler function ──▶ DataTable, LedgerTable
+ *                                                     │
+ *                                                     └──▶ EmailQueue ──▶ EmailSender ──▶ SES
+ *
+ * Every asynchronous hop has retries and a dead-letter queue; every function gets only
+ * the access it is bound to.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { TrustConfig } from '../functions/config/trust-config.ts';
+import { DETAIL_TYPES, type DetailType } from '../functions/contracts/events.ts';
+import { AckTokenKey } from './ack-token-key.ts';
+import { DataTables } from './data-tables.ts';
+import { TrustEmail } from './trust-email.ts';
+import { TrustEventBus } from './trust-event-bus.ts';
+import { TrustFunction } from './trust-function.ts';
+
+export interface TrustPolicyNotifyStackProps extends StackProps {
+  /** The resolved trust configuration (functions/config/load-trust-config.ts). */
+  config: TrustConfig;
+}
+
+interface EventHandler {
+  /** Construct ids: `<name>Function` and `<name>Rule`. */
+  name: string;
+  /** The one detail-type it handles; the rule also matches that type's source. */
+  on: DetailType;
+  entry: string;
+  description: string;
+}
+
+export class TrustPolicyNotifyStack extends Stack {
+  readonly events: TrustEventBus;
+  readonly tables: DataTables;
+  readonly email: TrustEmail;
+  readonly ackTokenKey: AckTokenKey;
+  /** Every function, by name: the event handlers and the email sender. */
+  readonly functions = new Map<string, TrustFunction>();
+
+  constructor(scope: Construct, id: string, props: TrustPolicyNotifyStackProps) {
+    // Region from the trust configuration (eu-west-2: UK personal data); the account is
+    // left to the deployment's credentials, so the template synthesizes without one.
+    super(scope, id, { ...props, env: { region: props.config.region, ...props.env } });
+    const { config } = props;
+
+    this.events = new TrustEventBus(this, 'Events');
+    this.tables = new DataTables(this, 'Tables');
+    this.ackTokenKey = new AckTokenKey(this, 'AckTokenKey');
+    this.email = new TrustEmail(this, 'Email', { config, ledgerTable: this.tables.ledgerTable });
+    this.functions.set('EmailSender', this.email.sender);
+
+    // Which function reacts to which event. A new handler is one entry here plus its bindings.
+    this.onEvent(config, {
+      name: 'StaffOnboarded',
+      on: DETAIL_TYPES.staffOnboarded,
+      entry: 'functions/handlers/staff-onboarded.ts',
+      description: 'Staff Onboarded: records the person, requests acknowledgements, queues the welcome and induction emails',
+    })
+      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
+      .bindSecretReader(this.ackTokenKey, 'ACK_TOKEN_SECRET_ARN');
+
+    this.outputs();
+  }
+
+  /** A function for one event type, and the rule that delivers that type to it. */
+  private onEvent(config: TrustConfig, handler: EventHandler): TrustFunction {
+    const fn = new TrustFunction(this, `${handler.name}Function`, {
+      entry: handler.entry,
+      description: handler.description,
+      config,
+    });
+    this.events.route(`${handler.name}Rule`, handler.on, fn);
+    this.functions.set(handler.name, fn);
+    return fn;
+  }
+
+  /** What operators and the CLI (`--stack`) look up: names and queue URLs. */
+  private outputs(): void {
+    const out = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
+    out('EventBusName', this.events.bus.eventBusName, 'The custom event bus');
+    out('DataTableName', this.tables.dataTable.tableName, 'People, policies and acknowledgement requests');
+    out('LedgerTableName', this.tables.ledgerTable.tableName, 'The email ledger');
+    out('EmailQueueUrl', this.email.queue.queueUrl, 'Emails waiting to be sent');
+    out('EmailDlqUrl', this.email.dlq.queueUrl, 'Emails the sender gave up on');
+    out('EventDeliveryDlqUrl', this.events.deliveryDlq.queueUrl, 'Events a rule could not deliver');
+    for (const [name, fn] of this.functions) {
+      out(`${name}FailureDlqUrl`, fn.failureDlq.queueUrl, `Failed asynchronous invocations of ${name}`);
+    }
+  }
+}

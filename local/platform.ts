@@ -1,0 +1,335 @@
+/**
+ * The whole platform on one machine (DESIGN.md "Local runtime"): the local AWS servers,
+ * the resources and functions of the synthesized template, the event bus routed by the
+ * template's rules, the SQS event sources, the scheduler and the web server.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { TrustConfig } from '../functions/config/trust-config.ts';
+import { EVENT_BUS_NAME } from '../functions/contracts/events.ts';
+import { cachedSynth, resourcesOfType } from './cloud-template.ts';
+import { type BusEvent, type LocalEventBus, startLocalEventBus } from './event-bus.ts';
+import { LocalLambda, type LocalFunctionSpec } from './lambda-runner.ts';
+import { LOCAL_ACCOUNT, type LocalResources, provision } from './provision.ts';
+import { deliver, type LocalRule, matchingRules, rulesFromTemplate } from './router.ts';
+import { type Scheduler, startScheduler } from './schedule.ts';
+import { seedDemoTrust } from './seed.ts';
+import { startLocalServers, type LocalServers } from './servers.ts';
+import { pollOnce } from './sqs-event-source.ts';
+import { startWebServer, type WebServer } from './web.ts';
+
+export interface PlatformPorts {
+  bus: number;
+  dynamodb: number;
+  ses: number;
+  sqs: number;
+  web: number;
+}
+
+/** Default ports (DESIGN.md "Local endpoints"), each overridable by an environment variable. */
+export const PORT_VARIABLES: Record<keyof PlatformPorts, [string, number]> = {
+  bus: ['TPN_BUS_PORT', 4010],
+  dynamodb: ['TPN_DYNAMODB_PORT', 8000],
+  ses: ['TPN_SES_PORT', 8005],
+  sqs: ['TPN_SQS_PORT', 4566],
+  web: ['TPN_WEB_PORT', 3000],
+};
+
+export function portsFromEnvironment(env: NodeJS.ProcessEnv = process.env): PlatformPorts {
+  const entries = Object.entries(PORT_VARIABLES).map(([part, [name, fallback]]) => {
+    const raw = env[name];
+    const port = raw === undefined || raw === '' ? fallback : Number(raw);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`${name} must be a port number (0-65535)`);
+    return [part, port];
+  });
+  return Object.fromEntries(entries) as PlatformPorts;
+}
+
+export interface PlatformOptions {
+  config: TrustConfig;
+  ports: PlatformPorts;
+  dataDir: string;
+  reset: boolean;
+  log: (line: string) => void;
+  /** Pause between a function's async retries (AWS: about 1 and 2 minutes). */
+  asyncRetryDelayMs?: number;
+  /** Base of the event bus's delivery backoff (AWS: seconds, growing to minutes). */
+  deliveryRetryBaseMs?: number;
+  /** Run the scheduler on the wall clock (off in tests, which use `tick`). */
+  schedules?: boolean;
+}
+
+export interface Platform {
+  urls: { bus: string; dynamodb: string; ses: string; sesViewer: string; sqs: string; web: string };
+  resources: LocalResources;
+  functions: Map<string, LocalLambda>;
+  rules: LocalRule[];
+  /** Fires every scheduled rule now, with a simulated date (`YYYY-MM-DD`), returning how many fired. */
+  tick(today?: string): Promise<number>;
+  health(): Promise<Record<string, boolean>>;
+  stop(): Promise<void>;
+}
+
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** The signing key for acknowledgement links, made once and kept with the data. */
+function localKeyRing(dataDir: string): string {
+  const file = join(dataDir, 'ack-token-keys.json');
+  if (!existsSync(file)) {
+    writeFileSync(file, JSON.stringify([{ kid: 'local-1', key: randomBytes(32).toString('base64url') }]), { mode: 0o600 });
+  }
+  return readFileSync(file, 'utf8');
+}
+
+export async function startPlatform(options: PlatformOptions): Promise<Platform> {
+  const { config, ports, log } = options;
+  if (options.reset) rmSync(options.dataDir, { recursive: true, force: true });
+  mkdirSync(join(options.dataDir, 'dynamodb'), { recursive: true });
+  mkdirSync(join(options.dataDir, 'logs'), { recursive: true });
+
+  const stops: (() => Promise<void> | void)[] = [];
+  const stop = async () => {
+    for (const fn of stops.reverse()) await Promise.resolve(fn()).catch(() => {});
+    stops.length = 0;
+  };
+  try {
+    const { outdir, template } = cachedSynth(config, log);
+    const servers: LocalServers = await startLocalServers({
+      dynamoPort: ports.dynamodb,
+      sesPort: ports.ses,
+      sqsPort: ports.sqs,
+      dataDir: join(options.dataDir, 'dynamodb'),
+      log,
+    });
+    stops.push(() => servers.stop());
+    const { endpoints } = servers;
+    const region = config.region;
+    const clients = {
+      dynamodb: new DynamoDBClient({ endpoint: endpoints.dynamodb, region, credentials }),
+      sqs: new SQSClient({ endpoint: endpoints.sqs, region, credentials, useQueueUrlAsEndpoint: false }),
+      ses: new SESv2Client({ endpoint: endpoints.ses, region, credentials }),
+    };
+    const resources = await provision(template, clients, region, log);
+    // The stack's outputs, resolved locally, for the CLI (as `--stack` reads them from CloudFormation).
+    const outputs = Object.fromEntries(
+      Object.entries(template.Outputs ?? {}).map(([key, output]) => [key, String(resources.resolve(output.Value))]),
+    );
+    writeFileSync(join(options.dataDir, 'stack-outputs.json'), `${JSON.stringify(outputs, null, 2)}\n`);
+    const queueByArn = new Map([...resources.queues.values()].map((q) => [q.arn, q]));
+    const sendToQueue = async (arn: string, body: string, attributes: Record<string, string> = {}) => {
+      const queue = queueByArn.get(arn);
+      if (!queue) throw new Error(`no local queue has the ARN ${arn}`);
+      await clients.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queue.url,
+          MessageBody: body,
+          MessageAttributes: Object.fromEntries(
+            Object.entries(attributes).map(([k, v]) => [k, { DataType: 'String', StringValue: v }]),
+          ),
+        }),
+      );
+    };
+
+    // Functions: the bundles synthesis built, with the template's environment resolved to
+    // the local resources, plus the local endpoints and the local signing key.
+    const localEnv: Record<string, string> = {
+      AWS_REGION: region,
+      AWS_DEFAULT_REGION: region,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+      AWS_ENDPOINT_URL_SESV2: endpoints.ses,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${ports.bus}`,
+      ACK_TOKEN_KEYS: localKeyRing(options.dataDir),
+      TZ: 'UTC',
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+    const functions = new Map<string, LocalLambda>();
+    const byArn = new Map<string, LocalLambda>();
+    const invokeConfigs = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig');
+    for (const [logicalId, fn] of resourcesOfType(template, 'AWS::Lambda::Function')) {
+      const props = fn.Properties ?? {};
+      const assetPath = fn.Metadata?.['aws:asset:path'];
+      if (typeof assetPath !== 'string') throw new Error(`${logicalId} has no bundled asset (synthesis ran without bundling?)`);
+      const [file, exportName] = String(props.Handler ?? 'index.handler').split('.');
+      const invokeConfig = invokeConfigs.find(([, c]) => {
+        const name = c.Properties?.FunctionName as { Ref?: string } | undefined;
+        return name?.Ref === logicalId;
+      })?.[1].Properties;
+      const onFailure = (invokeConfig?.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)?.OnFailure
+        ?.Destination;
+      const spec: LocalFunctionSpec = {
+        logicalId,
+        name: resources.physicalName(logicalId),
+        arn: resources.getAtt(logicalId, 'Arn'),
+        modulePath: join(outdir, assetPath, `${file}.mjs`),
+        exportName: exportName ?? 'handler',
+        env: { ...resources.functionEnvironment(logicalId), ...localEnv, AWS_LAMBDA_FUNCTION_NAME: resources.physicalName(logicalId) },
+        timeoutMs: Number(props.Timeout ?? 3) * 1000,
+        memoryMb: Number(props.MemorySize ?? 128),
+        ...(typeof props.ReservedConcurrentExecutions === 'number' ? { reservedConcurrency: props.ReservedConcurrentExecutions } : {}),
+        async: {
+          maxRetries: Number(invokeConfig?.MaximumRetryAttempts ?? 2),
+          maxEventAgeMs: Number(invokeConfig?.MaximumEventAgeInSeconds ?? 21_600) * 1000,
+          ...(onFailure === undefined ? {} : { onFailureArn: String(resources.resolve(onFailure)) }),
+        },
+      };
+      const lambda = new LocalLambda(spec, {
+        sendToQueue: (arn, body) => sendToQueue(arn, body),
+        log,
+        logFile: join(options.dataDir, 'logs', 'functions.log'),
+        asyncRetryDelayMs: options.asyncRetryDelayMs ?? 1_000,
+      });
+      functions.set(logicalId, lambda);
+      byArn.set(spec.arn, lambda);
+      stops.push(() => lambda.stop());
+    }
+
+    // SQS event sources: poll each queue and hand batches to its function.
+    let polling = true;
+    stops.push(() => {
+      polling = false;
+    });
+    const pollers: Promise<void>[] = [];
+    for (const [, mapping] of resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')) {
+      const props = mapping.Properties ?? {};
+      const queueArn = String(resources.resolve(props.EventSourceArn));
+      const queue = queueByArn.get(queueArn);
+      const fnName = String(resources.resolve(props.FunctionName));
+      const lambda = [...functions.values()].find((f) => f.spec.name === fnName);
+      if (!queue || !lambda) throw new Error(`event source mapping ${queueArn} → ${fnName} names something that does not exist locally`);
+      const reportsFailures = ((props.FunctionResponseTypes as string[] | undefined) ?? []).includes('ReportBatchItemFailures');
+      pollers.push(
+        (async () => {
+          while (polling) {
+            const result = await pollOnce(clients.sqs, queue, async (event) => {
+              const reply = await lambda.invoke(event);
+              if (!reply.ok) throw new Error(reply.error.errorMessage);
+              return reportsFailures ? (reply.result as { batchItemFailures: { itemIdentifier: string }[] }) : undefined;
+            }, { region }).catch((error: Error) => {
+              if (polling) log(`event source ${queue.name}: ${error.message}`);
+              return { received: 0, deleted: 0, failed: 0 };
+            });
+            if (result.received === 0) await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        })(),
+      );
+    }
+    stops.push(() => Promise.allSettled(pollers).then(() => undefined));
+
+    // The event bus, routed by the template's rules.
+    const rules = rulesFromTemplate(resources);
+    const deliveryDeps = {
+      invoke: (arn: string, event: unknown) => {
+        const lambda = byArn.get(arn);
+        if (!lambda) throw Object.assign(new Error(`no local function has the ARN ${arn}`), { name: 'ResourceNotFoundException' });
+        lambda.invokeAsync(event);
+      },
+      sendToQueue,
+      log,
+      retryBaseMs: options.deliveryRetryBaseMs ?? 1_000,
+    };
+    const route = async (busName: string, event: BusEvent) => {
+      const matched = matchingRules(rules, busName, event);
+      await Promise.all(matched.flatMap((rule) => rule.targets.map((target) => deliver(rule, target, event, deliveryDeps))));
+    };
+    const busNames = [...new Set([EVENT_BUS_NAME, 'default', ...rules.map((r) => r.busName)])];
+    const bus: LocalEventBus = await startLocalEventBus({
+      port: ports.bus,
+      region,
+      account: LOCAL_ACCOUNT,
+      busNames,
+      deliver: route,
+      onDeliveryError: (error) => log(`event bus: delivery failed: ${(error as Error).message}`),
+      log,
+    });
+    stops.push(() => bus.close());
+
+    // Scheduled rules: a scheduled event per firing, as EventBridge sends them.
+    const scheduled = rules.filter((r) => r.schedule && r.state === 'ENABLED');
+    const fireRule = async (rule: LocalRule, at: Date) => {
+      const event: BusEvent = {
+        version: '0',
+        id: crypto.randomUUID(),
+        'detail-type': 'Scheduled Event',
+        source: 'aws.events',
+        account: LOCAL_ACCOUNT,
+        time: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        region,
+        resources: [rule.arn],
+        detail: {},
+      };
+      await Promise.all(rule.targets.map((target) => deliver(rule, target, event, deliveryDeps)));
+    };
+    let scheduler: Scheduler | undefined;
+    if (options.schedules !== false && scheduled.length > 0) {
+      scheduler = startScheduler(
+        scheduled.map((r) => ({ id: r.logicalId, expression: r.schedule ?? '' })),
+        (id, at) => {
+          const rule = scheduled.find((r) => r.logicalId === id);
+          return rule ? fireRule(rule, at) : undefined;
+        },
+        { log },
+      );
+      stops.push(() => scheduler?.stop());
+    }
+    const tick = async (today?: string) => {
+      const at = today ? new Date(`${today}T06:00:00Z`) : new Date();
+      if (Number.isNaN(at.getTime())) throw new Error('--today must be a date in the form YYYY-MM-DD');
+      await Promise.all(scheduled.map((rule) => fireRule(rule, at)));
+      return scheduled.length;
+    };
+
+    // The demo trust, seeded once (without sending anything to it).
+    const dataTable = [...resources.tables.entries()].find(([id]) => id.includes('DataTable'))?.[1];
+    if (!dataTable) throw new Error('the template defines no DataTable');
+    const seeded = await seedDemoTrust(DynamoDBDocumentClient.from(clients.dynamodb), dataTable, config);
+    log(`demo trust in place: ${seeded.people} people, ${seeded.policies} policies (nothing sent to them)`);
+
+    const health = async (): Promise<Record<string, boolean>> => {
+      const probe = async (url: string) => {
+        try {
+          return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status < 500;
+        } catch {
+          return false;
+        }
+      };
+      const [dynamodb, ses, sqs, eventBus] = await Promise.all([
+        probe(endpoints.dynamodb),
+        probe(`${endpoints.ses}/store`),
+        probe(endpoints.sqs),
+        probe(`${bus.url}/health`),
+      ]);
+      return { dynamodb, ses, sqs, eventBus, functions: functions.size > 0, scheduler: options.schedules === false || scheduled.length === 0 || scheduler !== undefined };
+    };
+
+    const web: WebServer = await startWebServer({ port: ports.web, config, health, tick, log });
+    stops.push(() => web.close());
+
+    return {
+      urls: {
+        bus: bus.url,
+        dynamodb: endpoints.dynamodb,
+        ses: endpoints.ses,
+        sesViewer: `${endpoints.ses}/`,
+        sqs: endpoints.sqs,
+        web: web.url,
+      },
+      resources,
+      functions,
+      rules,
+      tick,
+      health,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

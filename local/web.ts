@@ -1,0 +1,126 @@
+/**
+ * The local runtime's web server, on 127.0.0.1 only (DESIGN.md "Local endpoints"):
+ * - `GET /health`: 200 when every part of the platform answers, 503 (naming the parts
+ *   that do not) otherwise;
+ * - `GET /policies/<policyId>/v<version>`: a configured policy's document as a page;
+ * - `POST /admin/tick` (`{"today":"YYYY-MM-DD"}`): fires the scheduled rules now
+ *   (`trust-notify tick`);
+ * - `GET /`: an index of the above.
+ * Every page carries security headers and no script at all.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { marked } from 'marked';
+import { REPO_ROOT } from '../functions/config/load-trust-config.ts';
+import type { TrustConfig } from '../functions/config/trust-config.ts';
+
+export interface WebServerOptions {
+  port: number;
+  config: TrustConfig;
+  health: () => Promise<Record<string, boolean>>;
+  tick: (today?: string) => Promise<number>;
+  log: (line: string) => void;
+}
+
+export interface WebServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy':
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+};
+
+const CSS = `body{font-family:system-ui,Arial,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.5}
+a{color:#1d3557}header{border-bottom:4px solid #1d3557;margin-bottom:1.5rem}h1{font-size:1.6rem}
+table{border-collapse:collapse}td,th{border:1px solid #d0d5dd;padding:.3rem .6rem;text-align:left}
+.ok{color:#05603a}.down{color:#b42318}`;
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function page(title: string, body: string, trustName: string): string {
+  return `<!DOCTYPE html><html lang="en-GB"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title><link rel="stylesheet" href="/static/site.css"></head><body><header><p>${escapeHtml(trustName)}</p></header><main>${body}</main></body></html>`;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string) {
+  res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+async function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new Error('request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
+  const { config } = options;
+  const documents = new Map(config.policies.map((p) => [`${p.policyId}/v${p.version}`, p]));
+  const html = (status: number, title: string, body: string) => (res: ServerResponse) =>
+    send(res, status, 'text/html; charset=utf-8', page(title, body, config.trust.name));
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    try {
+      if (req.method === 'GET' && url.pathname === '/static/site.css') return send(res, 200, 'text/css; charset=utf-8', CSS);
+      if (req.method === 'GET' && url.pathname === '/health') {
+        const parts = await options.health();
+        const up = Object.values(parts).every(Boolean);
+        return send(res, up ? 200 : 503, 'application/json', JSON.stringify({ status: up ? 'ok' : 'degraded', parts }));
+      }
+      const doc = /^\/policies\/([a-z0-9-]+)\/(v\d+)$/.exec(url.pathname);
+      if (req.method === 'GET' && doc) {
+        const policy = documents.get(`${doc[1]}/${doc[2]}`);
+        if (!policy) return html(404, 'Policy not found', '<h1>Policy not found</h1><p>No such policy version is published here.</p>')(res);
+        const markdown = readFileSync(join(REPO_ROOT, policy.document), 'utf8');
+        return html(200, policy.title, await marked.parse(markdown))(res);
+      }
+      if (req.method === 'POST' && url.pathname === '/admin/tick') {
+        const body = JSON.parse((await readBody(req)) || '{}') as { today?: unknown };
+        if (body.today !== undefined && (typeof body.today !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(body.today))) {
+          return send(res, 400, 'application/json', JSON.stringify({ error: 'today must be a date in the form YYYY-MM-DD' }));
+        }
+        const fired = await options.tick(body.today as string | undefined);
+        return send(res, 200, 'application/json', JSON.stringify({ fired }));
+      }
+      if (req.method === 'GET' && url.pathname === '/') {
+        const links = config.policies
+          .map((p) => `<li><a href="/policies/${p.policyId}/v${p.version}">${escapeHtml(p.title)}</a> (version ${p.version})</li>`)
+          .join('');
+        return html(200, config.trust.name, `<h1>${escapeHtml(config.trust.name)}: policy notifications</h1><h2>Policies</h2><ul>${links}</ul><p><a href="/health">Platform health</a></p>`)(res);
+      }
+      return html(404, 'Not found', '<h1>Not found</h1>')(res);
+    } catch (error) {
+      options.log(`web: ${req.method} ${url.pathname} failed: ${(error as Error).name}`);
+      return html(500, 'Something went wrong', '<h1>Something went wrong</h1><p>Please try again later.</p>')(res);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
