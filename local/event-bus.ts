@@ -73,7 +73,9 @@ export interface LocalEventBusOptions {
    * request order. Not awaited between events; throws and rejections go to onDeliveryError.
    */
   deliver: (busName: string, event: BusEvent) => void | Promise<void>;
+  /** Without it, delivery errors go to `log` (or stderr). */
   onDeliveryError?: (error: unknown, event: BusEvent) => void;
+  /** One line per PutEvents call, written once its response has been sent; whole-call rejections too. */
   log?: (line: string) => void;
   /** Limit on the total entry size of one call, in bytes as AWS counts them (default 256 KiB). */
   maxRequestEntryBytes?: number;

@@ -93,9 +93,21 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   mkdirSync(join(options.dataDir, 'logs'), { recursive: true });
 
   const stops: (() => Promise<void> | void)[] = [];
+  /** Stops everything started so far, newest first; a part that hangs is given up on after 10 s. */
   const stop = async () => {
-    for (const fn of stops.reverse()) await Promise.resolve(fn()).catch(() => {});
+    const pending = stops.reverse();
     stops.length = 0;
+    for (const fn of pending) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          log('a part did not stop within 10 s; moving on');
+          resolve();
+        }, 10_000);
+      });
+      await Promise.race([Promise.resolve(fn()).catch(() => {}), timeout]);
+      clearTimeout(timer);
+    }
   };
   try {
     const { outdir, template } = cachedSynth(config, log);
@@ -193,9 +205,6 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 
     // SQS event sources: poll each queue and hand batches to its function.
     let polling = true;
-    stops.push(() => {
-      polling = false;
-    });
     const pollers: Promise<void>[] = [];
     for (const [, mapping] of resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')) {
       const props = mapping.Properties ?? {};
@@ -221,7 +230,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         })(),
       );
     }
-    stops.push(() => Promise.allSettled(pollers).then(() => undefined));
+    stops.push(async () => {
+      polling = false;
+      await Promise.allSettled(pollers);
+    });
 
     // The event bus, routed by the template's rules.
     const rules = rulesFromTemplate(resources);
