@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 // - integration: handlers driven through the real AWS SDK v3 clients against local
 //   servers (DynamoDB Local, aws-ses-v2-local, fauxqs) that the global setup starts
 //   on 127.0.0.1 and stops afterwards.
+// - e2e: the whole local platform (`trust-notify start`) as a child process on free
+//   ports, driven through the real EventBridge client and the CLI.
 // - infra: the CDK stack, asserted with aws-cdk-lib/assertions and cdk-nag.
 export default defineConfig({
   test: {
@@ -22,6 +24,16 @@ export default defineConfig({
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/support/e2e-setup.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 180_000,
           fileParallelism: false,
         },
       },

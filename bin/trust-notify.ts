@@ -5,12 +5,11 @@
  * Failures exit non-zero with a one-line reason.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ContractError } from '../functions/contracts/events.ts';
 import { ConfigError } from '../functions/config/trust-config.ts';
-import { loadTrustConfig, REPO_ROOT } from '../functions/config/load-trust-config.ts';
-import { CliError, importDirectory, publishDetail, type Target } from '../local/cli-commands.ts';
+import { loadTrustConfig, } from '../functions/config/load-trust-config.ts';
+import { CliError, importDirectory, localDataDir, localTarget, publishDetail, type Target } from '../local/cli-commands.ts';
 import { portsFromEnvironment, startPlatform } from '../local/platform.ts';
 import { JavaMissingError } from '../local/servers.ts';
 
@@ -33,14 +32,13 @@ function target(values: { region?: string | undefined; stack?: string | undefine
   if (values.region || values.stack) {
     return { kind: 'aws', region: values.region ?? loadTrustConfig().region, stack: values.stack ?? 'trust-policy-notify' };
   }
-  const ports = portsFromEnvironment();
-  return { kind: 'local', busPort: ports.bus, dynamodbPort: ports.dynamodb, webPort: ports.web };
+  return localTarget();
 }
 
 async function start(args: string[]) {
   const { values } = parseArgs({ args, options: { reset: { type: 'boolean', default: false } }, allowPositionals: false });
   const started = Date.now();
-  const dataDir = resolve(process.env.TPN_DATA_DIR ?? `${REPO_ROOT}/.local-data`);
+  const dataDir = localDataDir();
   const log = (line: string) => process.stderr.write(`  ${line}\n`);
   process.stderr.write('Starting trust-policy-notify locally…\n');
   const platform = await startPlatform({
@@ -123,12 +121,12 @@ async function main(argv: string[]) {
       const { values } = parseArgs({ args: rest, options: { today: { type: 'string' } }, allowPositionals: false });
       const t = target({});
       if (t.kind !== 'local') throw new CliError('tick works against the local platform only');
-      const response = await fetch(`http://127.0.0.1:${t.webPort}/admin/tick`, {
+      const response = await fetch(`${t.web}/admin/tick`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(values.today ? { today: values.today } : {}),
       }).catch(() => {
-        throw new CliError(`the local platform is not running on port ${t.webPort} (start it with npm start)`);
+        throw new CliError(`the local platform is not running (nothing answers at ${t.web}; start it with npm start)`);
       });
       const body = (await response.json()) as { fired?: number; error?: string };
       if (!response.ok) throw new CliError(body.error ?? `tick failed with HTTP ${response.status}`);

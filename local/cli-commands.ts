@@ -16,13 +16,14 @@ import { CATALOGUE, type DetailType, EVENT_BUS_NAME, parseForPublish } from '../
 import { DirectoryCsvError, formatRejections, parseDirectoryCsv } from '../functions/domain/directory-csv.ts';
 import { chunk } from '../functions/domain/emails.ts';
 import { personFromHr } from '../functions/domain/people.ts';
+import { portsFromEnvironment } from './platform.ts';
 
 export class CliError extends Error {
   override name = 'CliError';
 }
 
 export type Target =
-  | { kind: 'local'; busPort: number; dynamodbPort: number; webPort: number }
+  | { kind: 'local'; bus: string; dynamodb: string; web: string }
   | { kind: 'aws'; region: string; stack: string };
 
 /** Detail-types an operator or the HR system may publish from the command line. */
@@ -30,10 +31,29 @@ export const PUBLISHABLE: DetailType[] = ['Staff Onboarded', 'Staff Updated', 'S
 
 const localCredentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
+export function localDataDir(): string {
+  return resolve(process.env.TPN_DATA_DIR ?? `${REPO_ROOT}/.local-data`);
+}
+
+/**
+ * The running local platform's endpoints: from the endpoints.json it writes when ready,
+ * else the ports in the environment (or their defaults).
+ */
+export function localTarget(): Target {
+  const file = resolve(localDataDir(), 'endpoints.json');
+  if (existsSync(file)) {
+    const urls = JSON.parse(readFileSync(file, 'utf8')) as { bus: string; dynamodb: string; web: string };
+    return { kind: 'local', bus: urls.bus, dynamodb: urls.dynamodb, web: urls.web };
+  }
+  const ports = portsFromEnvironment();
+  const at = (port: number) => `http://127.0.0.1:${port}`;
+  return { kind: 'local', bus: at(ports.bus), dynamodb: at(ports.dynamodb), web: at(ports.web) };
+}
+
 function eventBridge(target: Target): EventBridgeClient {
   if (target.kind === 'aws') return new EventBridgeClient({ region: target.region });
   return new EventBridgeClient({
-    endpoint: `http://127.0.0.1:${target.busPort}`,
+    endpoint: target.bus,
     region: loadTrustConfig().region,
     credentials: localCredentials,
     maxAttempts: 1,
@@ -46,7 +66,7 @@ async function stackOutputs(target: Target): Promise<Record<string, string>> {
     const outputs = out.Stacks?.[0]?.Outputs ?? [];
     return Object.fromEntries(outputs.map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
   }
-  const file = resolve(process.env.TPN_DATA_DIR ?? `${REPO_ROOT}/.local-data`, 'stack-outputs.json');
+  const file = resolve(localDataDir(), 'stack-outputs.json');
   if (!existsSync(file)) throw new CliError('the local platform has not been started here (run npm start first)');
   return JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
 }
@@ -61,7 +81,7 @@ async function putEvents(client: EventBridgeClient, entries: PutEventsRequestEnt
     return await client.send(new PutEventsCommand({ Entries: entries }));
   } catch (error) {
     if (target.kind === 'local' && connectionRefused(error)) {
-      throw new CliError(`the local platform is not running (nothing answers on port ${target.busPort}; start it with npm start)`);
+      throw new CliError(`the local platform is not running (nothing answers at ${target.bus}; start it with npm start)`);
     }
     throw error;
   }
@@ -122,7 +142,7 @@ export async function importDirectory(file: string, options: { silent: boolean; 
   const db = DynamoDBDocumentClient.from(
     options.target.kind === 'aws'
       ? new DynamoDBClient({ region: options.target.region })
-      : new DynamoDBClient({ endpoint: `http://127.0.0.1:${options.target.dynamodbPort}`, region: config.region, credentials: localCredentials }),
+      : new DynamoDBClient({ endpoint: options.target.dynamodb, region: config.region, credentials: localCredentials }),
     { marshallOptions: { removeUndefinedValues: true } },
   );
   const people = new PeopleRepository(db, table);

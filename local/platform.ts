@@ -321,18 +321,24 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       return { dynamodb, ses, sqs, eventBus, functions: functions.size > 0, scheduler: options.schedules === false || scheduled.length === 0 || scheduler !== undefined };
     };
 
-    const web: WebServer = await startWebServer({ port: ports.web, config, health, tick, log });
+    const functionStats = () =>
+      Object.fromEntries([...functions.values()].map((f) => [f.spec.logicalId, { name: f.spec.name, ...f.stats }]));
+    const web: WebServer = await startWebServer({ port: ports.web, config, health, tick, functionStats, log });
     stops.push(() => web.close());
+    const urls = {
+      bus: bus.url,
+      dynamodb: endpoints.dynamodb,
+      ses: endpoints.ses,
+      sesViewer: `${endpoints.ses}/`,
+      sqs: endpoints.sqs,
+      web: web.url,
+    };
+    // Where everything is, for the CLI and for scripts (written last: the platform is ready).
+    writeFileSync(join(options.dataDir, 'endpoints.json'), `${JSON.stringify(urls, null, 2)}\n`);
+    stops.push(() => rmSync(join(options.dataDir, 'endpoints.json'), { force: true }));
 
     return {
-      urls: {
-        bus: bus.url,
-        dynamodb: endpoints.dynamodb,
-        ses: endpoints.ses,
-        sesViewer: `${endpoints.ses}/`,
-        sqs: endpoints.sqs,
-        web: web.url,
-      },
+      urls,
       resources,
       functions,
       rules,

@@ -3,6 +3,7 @@
  * - `GET /health`: 200 when every part of the platform answers, 503 (naming the parts
  *   that do not) otherwise;
  * - `GET /policies/<policyId>/v<version>`: a configured policy's document as a page;
+ * - `GET /admin/functions`: each local function's invocation, error and retry counts;
  * - `POST /admin/tick` (`{"today":"YYYY-MM-DD"}`): fires the scheduled rules now
  *   (`trust-notify tick`);
  * - `GET /`: an index of the above.
@@ -21,6 +22,8 @@ export interface WebServerOptions {
   config: TrustConfig;
   health: () => Promise<Record<string, boolean>>;
   tick: (today?: string) => Promise<number>;
+  /** Invocation counts per function (`GET /admin/functions`). */
+  functionStats: () => Record<string, unknown>;
   log: (line: string) => void;
 }
 
@@ -89,6 +92,9 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         if (!policy) return html(404, 'Policy not found', '<h1>Policy not found</h1><p>No such policy version is published here.</p>')(res);
         const markdown = readFileSync(join(REPO_ROOT, policy.document), 'utf8');
         return html(200, policy.title, await marked.parse(markdown))(res);
+      }
+      if (req.method === 'GET' && url.pathname === '/admin/functions') {
+        return send(res, 200, 'application/json', JSON.stringify(options.functionStats()));
       }
       if (req.method === 'POST' && url.pathname === '/admin/tick') {
         const body = JSON.parse((await readBody(req)) || '{}') as { today?: unknown };
