@@ -1,11 +1,13 @@
 /**
  * Every Lambda function of the platform is a TrustFunction: one place that fixes how a
  * function is built, logged, traced and retried, and how it is given access to a table,
- * a queue or a secret (an environment variable and the least-privilege grant, in one call).
+ * a queue, a secret or the event bus (an environment variable and the least-privilege
+ * grant, in one call).
  */
 import { resolve } from 'node:path';
 import { Duration, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
@@ -39,6 +41,14 @@ export interface TrustFunctionProps {
   config: TrustConfig;
   /** @default 30 seconds */
   timeout?: Duration;
+  /**
+   * How the function is invoked. `async` (EventBridge): retries and a failure DLQ as
+   * DESIGN.md "Reliability rules" requires. `sync` (API Gateway): the caller gets the
+   * answer or the error at once and nothing is retried, so there is no async
+   * configuration and no DLQ that would always stay empty.
+   * @default 'async'
+   */
+  invocation?: 'async' | 'sync';
 }
 
 export type TableAccess = 'read' | 'readWrite';
@@ -58,8 +68,8 @@ const KEY_WRITE_ACTIONS = ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey
 export class TrustFunction extends NodejsFunction {
   /** The execution role: CloudWatch Logs (this function's group only), X-Ray, and what `bind*` grants. */
   readonly executionRole: iam.Role;
-  /** Where async invocations go once retries are spent (the on-failure destination). */
-  readonly failureDlq: DeadLetterQueue;
+  /** Where async invocations go once retries are spent (the on-failure destination); none for a `sync` function. */
+  readonly failureDlq: DeadLetterQueue | undefined;
 
   constructor(scope: Construct, id: string, props: TrustFunctionProps) {
     // The role and the log group are built first (beside the function) so that the
@@ -110,14 +120,16 @@ export class TrustFunction extends NodejsFunction {
     });
     this.executionRole = executionRole;
 
-    this.failureDlq = new DeadLetterQueue(this, 'FailureDlq', {
-      holds: `asynchronous invocations of ${this.node.path} that failed after ${ASYNC_RETRY_ATTEMPTS} retries`,
-    });
-    this.configureAsyncInvoke({
-      retryAttempts: ASYNC_RETRY_ATTEMPTS,
-      maxEventAge: ASYNC_MAX_EVENT_AGE,
-      onFailure: new SqsDestination(this.failureDlq),
-    });
+    if ((props.invocation ?? 'async') === 'async') {
+      this.failureDlq = new DeadLetterQueue(this, 'FailureDlq', {
+        holds: `asynchronous invocations of ${this.node.path} that failed after ${ASYNC_RETRY_ATTEMPTS} retries`,
+      });
+      this.configureAsyncInvoke({
+        retryAttempts: ASYNC_RETRY_ATTEMPTS,
+        maxEventAge: ASYNC_MAX_EVENT_AGE,
+        onFailure: new SqsDestination(this.failureDlq),
+      });
+    }
 
     this.acknowledge(
       'AwsSolutions-IAM5[Resource::*]',
@@ -168,6 +180,16 @@ export class TrustFunction extends NodejsFunction {
   bindSecretReader(secret: secretsmanager.Secret, envName: string): this {
     this.addEnvironment(envName, secret.secretArn);
     secret.grantRead(this);
+    return this;
+  }
+
+  /**
+   * Names the bus in `envName` and grants `events:PutEvents` on that bus only. (Not
+   * `bus.grants.allPutEvents`, which grants it on every bus: Resource "*".)
+   */
+  bindEventBus(bus: events.EventBus, envName: string): this {
+    this.addEnvironment(envName, bus.eventBusName);
+    bus.grants.actions(this, ['events:PutEvents']);
     return this;
   }
 

@@ -10,9 +10,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { EVENT_BUS_NAME } from '../functions/contracts/events.ts';
 import { cachedSynth, resourcesOfType } from './cloud-template.ts';
+import { httpRoutesFromTemplate } from './http-api.ts';
 import { type BusEvent, type LocalEventBus, startLocalEventBus } from './event-bus.ts';
 import { LocalLambda, type LocalFunctionSpec } from './lambda-runner.ts';
 import { LOCAL_ACCOUNT, type LocalResources, provision } from './provision.ts';
@@ -323,7 +325,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 
     const functionStats = () =>
       Object.fromEntries([...functions.values()].map((f) => [f.spec.logicalId, { name: f.spec.name, ...f.stats }]));
-    const web: WebServer = await startWebServer({ port: ports.web, config, health, tick, functionStats, log });
+    const httpApi = {
+      routes: httpRoutesFromTemplate(resources),
+      invoke: async (arn: string, event: unknown) => {
+        const lambda = byArn.get(arn);
+        if (!lambda) return null;
+        const reply = await lambda.invoke(event);
+        return reply.ok ? (reply.result as APIGatewayProxyStructuredResultV2) : null;
+      },
+    };
+    const web: WebServer = await startWebServer({ port: ports.web, config, health, tick, functionStats, httpApi, log });
     stops.push(() => web.close());
     const urls = {
       bus: bus.url,

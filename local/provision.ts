@@ -91,6 +91,7 @@ export class LocalResources {
         'AWS::Lambda::Function': `arn:aws:lambda:${this.region}:${LOCAL_ACCOUNT}:function:${name}`,
         'AWS::Events::EventBus': `arn:aws:events:${this.region}:${LOCAL_ACCOUNT}:event-bus/${name}`,
         'AWS::SNS::Topic': `arn:aws:sns:${this.region}:${LOCAL_ACCOUNT}:${name}`,
+        'AWS::SQS::Queue': `arn:aws:sqs:${this.region}:${LOCAL_ACCOUNT}:${name}`, // before provisioning (tests)
       };
       const arn = service[resource.Type];
       if (arn) return arn;

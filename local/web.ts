@@ -2,6 +2,7 @@
  * The local runtime's web server, on 127.0.0.1 only (DESIGN.md "Local endpoints"):
  * - `GET /health`: 200 when every part of the platform answers, 503 (naming the parts
  *   that do not) otherwise;
+ * - the template's HTTP API routes (`GET|POST /ack/<token>`), served by their functions;
  * - `GET /policies/<policyId>/v<version>`: a configured policy's document as a page;
  * - `GET /admin/functions`: each local function's invocation, error and retry counts;
  * - `POST /admin/tick` (`{"today":"YYYY-MM-DD"}`): fires the scheduled rules now
@@ -12,16 +13,24 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { join } from 'node:path';
 import { marked } from 'marked';
 import { REPO_ROOT } from '../functions/config/load-trust-config.ts';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
+import { escapeHtml, page, SECURITY_HEADERS } from '../functions/http/pages.ts';
+import { type HttpRoute, INTEGRATION_FAILURE, matchRoute, toHttpApiEvent } from './http-api.ts';
 
 export interface WebServerOptions {
   port: number;
   config: TrustConfig;
   health: () => Promise<Record<string, boolean>>;
   tick: (today?: string) => Promise<number>;
+  /** The template's HTTP API routes (e.g. `/ack/{token}`) and how to invoke their functions. */
+  httpApi?: {
+    routes: HttpRoute[];
+    invoke: (functionArn: string, event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2 | null>;
+  };
   /** Invocation counts per function (`GET /admin/functions`). */
   functionStats: () => Record<string, unknown>;
   log: (line: string) => void;
@@ -30,29 +39,6 @@ export interface WebServerOptions {
 export interface WebServer {
   url: string;
   close(): Promise<void>;
-}
-
-export const SECURITY_HEADERS: Record<string, string> = {
-  'Content-Security-Policy':
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'X-Content-Type-Options': 'nosniff',
-  'X-Frame-Options': 'DENY',
-  'Referrer-Policy': 'no-referrer',
-  'Cache-Control': 'no-store',
-  'Cross-Origin-Opener-Policy': 'same-origin',
-};
-
-const CSS = `body{font-family:system-ui,Arial,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.5}
-a{color:#1d3557}header{border-bottom:4px solid #1d3557;margin-bottom:1.5rem}h1{font-size:1.6rem}
-table{border-collapse:collapse}td,th{border:1px solid #d0d5dd;padding:.3rem .6rem;text-align:left}
-.ok{color:#05603a}.down{color:#b42318}`;
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-export function page(title: string, body: string, trustName: string): string {
-  return `<!DOCTYPE html><html lang="en-GB"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title><link rel="stylesheet" href="/static/site.css"></head><body><header><p>${escapeHtml(trustName)}</p></header><main>${body}</main></body></html>`;
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string) {
@@ -80,7 +66,26 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     try {
-      if (req.method === 'GET' && url.pathname === '/static/site.css') return send(res, 200, 'text/css; charset=utf-8', CSS);
+      const matched = options.httpApi ? matchRoute(options.httpApi.routes, req.method ?? 'GET', url.pathname) : null;
+      if (matched && options.httpApi) {
+        const event = toHttpApiEvent(
+          {
+            method: req.method ?? 'GET',
+            path: url.pathname,
+            query: url.search.slice(1),
+            headers: req.headers,
+            body: await readBody(req),
+            sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+          },
+          matched.route,
+          matched.pathParameters,
+        );
+        const result = (await options.httpApi.invoke(matched.route.functionArn, event)) ?? INTEGRATION_FAILURE;
+        const body = result.body ?? '';
+        res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
       if (req.method === 'GET' && url.pathname === '/health') {
         const parts = await options.health();
         const up = Object.values(parts).every(Boolean);

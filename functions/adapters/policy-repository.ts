@@ -4,7 +4,7 @@
  *   each version:    pk = POLICY#<policyId>, sk = VERSION#<000001>
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, paginateQuery, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { CurrentPolicy } from '../domain/policies.ts';
 
 export const versionSk = (version: number) => `VERSION#${String(version).padStart(6, '0')}`;
@@ -42,6 +42,14 @@ export class PolicyRepository {
     return put('CURRENT', { gsi1pk: 'POLICIES', gsi1sk: policy.policyId });
   }
 
+  /** A policy's current version, or null if it is not registered. */
+  async getCurrent(policyId: string): Promise<CurrentPolicy | null> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: { pk: `POLICY#${policyId}`, sk: 'CURRENT' }, ConsistentRead: true }),
+    );
+    return out.Item ? toPolicy(out.Item) : null;
+  }
+
   /** The current version of every policy. */
   async listCurrent(): Promise<CurrentPolicy[]> {
     const out: CurrentPolicy[] = [];
@@ -55,11 +63,13 @@ export class PolicyRepository {
       },
     );
     for await (const page of pages) {
-      for (const item of page.Items ?? []) {
-        const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, entity: _e, registeredAt: _r, ...policy } = item;
-        out.push(policy as CurrentPolicy);
-      }
+      for (const item of page.Items ?? []) out.push(toPolicy(item));
     }
     return out;
   }
+}
+
+function toPolicy(item: Record<string, unknown>): CurrentPolicy {
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, entity: _e, registeredAt: _r, ...policy } = item;
+  return policy as unknown as CurrentPolicy;
 }

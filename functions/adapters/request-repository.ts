@@ -4,7 +4,7 @@
  *   a version's requests:  gsi1pk = POLICYVERSION#<policyId>#<version>, gsi1sk = PERSON#<staffId>
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AckRequest } from '../domain/onboarding.ts';
 
 export const requestKey = (staffId: string, policyId: string, version: number) => ({
@@ -48,6 +48,44 @@ export class RequestRepository {
     return created.reduce<number>((a, b) => a + b, 0);
   }
 
+  async get(staffId: string, policyId: string, version: number): Promise<AckRequest | null> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: requestKey(staffId, policyId, version), ConsistentRead: true }),
+    );
+    return out.Item ? toRequest(out.Item) : null;
+  }
+
+  /**
+   * pending → acknowledged, once: a conditional write, so a second click, a second tab or a
+   * replayed request changes nothing. Returns the stored request after the attempt and
+   * whether this call was the one that recorded it.
+   */
+  async acknowledge(
+    staffId: string,
+    policyId: string,
+    version: number,
+    tokenId: string,
+    at: Date,
+  ): Promise<{ recorded: boolean; request: AckRequest | null }> {
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: requestKey(staffId, policyId, version),
+          UpdateExpression: 'SET #status = :acknowledged, acknowledgedAt = :at, ackTokenId = :token',
+          ConditionExpression: '#status = :pending',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':acknowledged': 'acknowledged', ':pending': 'pending', ':at': at.toISOString(), ':token': tokenId },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { recorded: true, request: out.Attributes ? toRequest(out.Attributes) : null };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { recorded: false, request: await this.get(staffId, policyId, version) };
+      throw error;
+    }
+  }
+
   async forPerson(staffId: string): Promise<AckRequest[]> {
     const out = await this.db.send(
       new QueryCommand({
@@ -57,9 +95,11 @@ export class RequestRepository {
         ConsistentRead: true,
       }),
     );
-    return (out.Items ?? []).map((item) => {
-      const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, entity: _e, ...request } = item;
-      return request as AckRequest;
-    });
+    return (out.Items ?? []).map(toRequest);
   }
+}
+
+function toRequest(item: Record<string, unknown>): AckRequest {
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, entity: _e, ...request } = item;
+  return request as unknown as AckRequest;
 }

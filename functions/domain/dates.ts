@@ -27,3 +27,17 @@ const LONG_DATE = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'lon
 export function formatLongDate(date: string): string {
   return LONG_DATE.format(new Date(`${date}T00:00:00Z`));
 }
+
+const LONDON_DATE_TIME = new Intl.DateTimeFormat('en-GB', {
+  timeZone: 'Europe/London',
+  day: 'numeric',
+  month: 'long',
+  year: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+});
+
+/** "25 November 2026 at 14:05", in Europe/London. */
+export function formatLondonDateTime(instant: string): string {
+  return LONDON_DATE_TIME.format(new Date(instant)).replace(', ', ' at ');
+}

@@ -35,6 +35,14 @@ export interface TemplateData {
     /** Set when the notice reaches someone other than the school's Head of School, saying why. */
     routingNote?: string;
   };
+  receipt: {
+    givenName: string;
+    trustName: string;
+    policyTitle: string;
+    version: number;
+    acknowledgedOn: string;
+    documentUrl: string;
+  };
 }
 
 export type IntendedEmail = {
@@ -52,6 +60,8 @@ export const ledgerKey = {
   welcome: (staffId: string) => `person#${staffId}#welcome`,
   /** One induction notice per new person per recipient (§1f). */
   inductionNotice: (staffId: string, recipientStaffId: string) => `person#${staffId}#induction-notice#${recipientStaffId}`,
+  /** One receipt per person per policy version acknowledged. */
+  receipt: (staffId: string, policyId: string, version: number) => `person#${staffId}#receipt#${policyId}#v${version}`,
 };
 
 /** SES accepts at most 50 destinations in one SendBulkEmail call (DESIGN.md "Email"). */

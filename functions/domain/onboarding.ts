@@ -31,6 +31,9 @@ export interface AckRequest {
   requestedAt: string;
   dueOn: string;
   reminderCount: number;
+  /** Set once acknowledged: when, and with which link (a token id, never the token). */
+  acknowledgedAt?: string;
+  ackTokenId?: string;
 }
 
 export interface OnboardingContext {

@@ -7,9 +7,17 @@
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+  EventBridgeEvent,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
 import { ContractError, type DetailOf, type DetailType, readDetail } from '../contracts/events.ts';
-import { logger } from '../adapters/runtime.ts';
+import { logger, runtimeConfig } from '../adapters/runtime.ts';
+import { page, SECURITY_HEADERS } from '../http/pages.ts';
 
 /** Logs a failure without personal data and lets it propagate. */
 const logErrors = (): middy.MiddlewareObj => ({
@@ -51,5 +59,26 @@ export function sqsBatchHandler(work: (event: SQSEvent, context: Context) => Pro
   return middy<SQSEvent, SQSBatchResponse>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logErrors())
+    .handler(work);
+}
+
+/**
+ * An HTTP API (payload v2) handler. Anything unexpected is logged by name and answered
+ * with a generic 500 page: callers never see internal errors (middy's rule: only 4xx
+ * reach the caller in detail).
+ */
+export function httpHandler(work: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>) {
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use({
+      onError: async (request) => {
+        logger.error('Request failed', { errorName: request.error?.name, errorMessage: request.error?.message });
+        request.response = {
+          statusCode: 500,
+          headers: { ...SECURITY_HEADERS, 'Content-Type': 'text/html; charset=utf-8' },
+          body: page('Something went wrong', '<h1>Something went wrong</h1><p>Nothing was recorded. Please try the link again in a few minutes.</p>', runtimeConfig().trust.name),
+        };
+      },
+    })
     .handler(work);
 }
