@@ -79,6 +79,7 @@ export class AckEndpoint extends Construct {
     super(scope, id);
 
     this.api = new apigwv2.HttpApi(this, 'Api', {
+      apiName: 'trust-policy-notify-ack',
       description: 'Acknowledgement links: GET shows the policy, POST records the acknowledgement',
       // The stage is made below, with access logs and throttling, which the API's
       // automatic default stage cannot have.

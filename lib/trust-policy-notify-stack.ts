@@ -1,18 +1,21 @@
 /**
  * trust-policy-notify in AWS (DESIGN.md): the `trust-events` bus, the tables, the email
- * pipeline, and one function per event type. Read top to bottom:
+ * pipeline, the acknowledgement endpoint, and one function per event type. Read top to bottom:
  *
  *   HR system / CLI ──▶ trust-events ──rule──▶ handler function ──▶ DataTable, LedgerTable
- *                                                     │
- *                                                     └──▶ EmailQueue ──▶ EmailSender ──▶ SES
+ *                            ▲                        │
+ *                            │                        └──▶ EmailQueue ──▶ EmailSender ──▶ SES
+ *   staff (email link) ──▶ HTTP API ──▶ AckFunction ──▶ DataTable
+ *                            └─ Policy Acknowledged ──rule──▶ PolicyAcknowledgedFunction (the receipt)
  *
  * Every asynchronous hop has retries and a dead-letter queue; every function gets only
  * the access it is bound to.
  */
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { DETAIL_TYPES, type DetailType } from '../functions/contracts/events.ts';
+import { AckEndpoint } from './ack-endpoint.ts';
 import { AckTokenKey } from './ack-token-key.ts';
 import { DataTables } from './data-tables.ts';
 import { TrustEmail } from './trust-email.ts';
@@ -38,7 +41,8 @@ export class TrustPolicyNotifyStack extends Stack {
   readonly tables: DataTables;
   readonly email: TrustEmail;
   readonly ackTokenKey: AckTokenKey;
-  /** Every function, by name: the event handlers and the email sender. */
+  readonly ackEndpoint: AckEndpoint;
+  /** Every function, by name: the event handlers, the email sender and the acknowledgement endpoint. */
   readonly functions = new Map<string, TrustFunction>();
 
   constructor(scope: Construct, id: string, props: TrustPolicyNotifyStackProps) {
@@ -65,6 +69,36 @@ export class TrustPolicyNotifyStack extends Stack {
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
       .bindSecretReader(this.ackTokenKey, 'ACK_TOKEN_SECRET_ARN');
 
+    this.onEvent(config, {
+      name: 'PolicyAcknowledged',
+      on: DETAIL_TYPES.policyAcknowledged,
+      entry: 'functions/handlers/policy-acknowledged.ts',
+      description: 'Policy Acknowledged: queues the receipt email, once per person and policy version',
+    })
+      .bindTable(this.tables.dataTable, 'read', 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL');
+
+    // The acknowledgement endpoint: staff open their signed link (GET), confirm (POST); the
+    // function records the acknowledgement and emits Policy Acknowledged on the bus.
+    // Invoked synchronously by API Gateway, so no async retries or failure DLQ; 10 s, well
+    // inside API Gateway's 29 s integration timeout, so a slow call fails in the function
+    // (logged) rather than at the gateway.
+    const ack = new TrustFunction(this, 'AckFunction', {
+      entry: 'functions/handlers/ack-http.ts',
+      description: 'Acknowledgement links: GET shows the policy, POST records the acknowledgement and emits Policy Acknowledged',
+      config,
+      timeout: Duration.seconds(10),
+      invocation: 'sync',
+    })
+      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindSecretReader(this.ackTokenKey, 'ACK_TOKEN_SECRET_ARN')
+      .bindEventBus(this.events.bus, 'EVENT_BUS_NAME');
+    this.functions.set('Ack', ack);
+    // config.publicBaseUrl must be this API's URL (output AckApiUrl) or a custom domain
+    // mapped to it before deploying: the emailed links are built from publicBaseUrl.
+    this.ackEndpoint = new AckEndpoint(this, 'AckEndpoint', { handler: ack });
+
     this.outputs();
   }
 
@@ -80,7 +114,7 @@ export class TrustPolicyNotifyStack extends Stack {
     return fn;
   }
 
-  /** What operators and the CLI (`--stack`) look up: names and queue URLs. */
+  /** What operators and the CLI (`--stack`) look up: names, queue URLs and the endpoint's URL. */
   private outputs(): void {
     const out = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
     out('EventBusName', this.events.bus.eventBusName, 'The custom event bus');
@@ -89,8 +123,9 @@ export class TrustPolicyNotifyStack extends Stack {
     out('EmailQueueUrl', this.email.queue.queueUrl, 'Emails waiting to be sent');
     out('EmailDlqUrl', this.email.dlq.queueUrl, 'Emails the sender gave up on');
     out('EventDeliveryDlqUrl', this.events.deliveryDlq.queueUrl, 'Events a rule could not deliver');
+    out('AckApiUrl', this.ackEndpoint.url, 'The acknowledgement endpoint: set the trust configuration publicBaseUrl to it (without the trailing "/") or to a custom domain mapped to it');
     for (const [name, fn] of this.functions) {
-      out(`${name}FailureDlqUrl`, fn.failureDlq.queueUrl, `Failed asynchronous invocations of ${name}`);
+      if (fn.failureDlq) out(`${name}FailureDlqUrl`, fn.failureDlq.queueUrl, `Failed asynchronous invocations of ${name}`);
     }
   }
 }

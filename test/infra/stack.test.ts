@@ -7,7 +7,7 @@
  * so a changed constant shows up here as a failing test to review.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type App, CfnElement, Token, Validations } from 'aws-cdk-lib';
@@ -17,7 +17,9 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrustConfig } from '../../functions/config/trust-config.ts';
+import { REPO_ROOT } from '../../functions/config/load-trust-config.ts';
 import { loadEmailTemplates } from '../../functions/email/load-templates.ts';
+import { TEMPLATE_IDS } from '../../functions/email/template-ids.ts';
 import { matchesEventPattern } from '../../local/event-pattern.ts';
 import { createTrustApp } from '../../lib/trust-policy-notify-app.ts';
 import type { TrustPolicyNotifyStack } from '../../lib/trust-policy-notify-stack.ts';
@@ -174,7 +176,9 @@ describe('the stack', () => {
       EmailDlqUrl: 'Email/Dlq',
       EventDeliveryDlqUrl: 'Events/DeliveryDlq',
       StaffOnboardedFailureDlqUrl: 'StaffOnboardedFunction/FailureDlq',
+      PolicyAcknowledgedFailureDlqUrl: 'PolicyAcknowledgedFunction/FailureDlq',
       EmailSenderFailureDlqUrl: 'Email/SenderFunction/FailureDlq',
+      AckApiUrl: 'https://AckEndpoint/Api.execute-api.eu-west-2.${AWS::URLSuffix}/',
     });
   });
 });

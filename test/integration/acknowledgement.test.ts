@@ -1,0 +1,243 @@
+/**
+ * Acknowledging a policy from the welcome email's link, end to end through the real
+ * handlers against the local servers: the ack function (GET shows, POST records once and
+ * emits `Policy Acknowledged` to a local event bus), then the `Policy Acknowledged` handler
+ * and the email sender (the receipt). Tokens that are tampered, expired, unknown or
+ * replayed get their own page and status and change nothing.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  EventBridgeEvent,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
+import { parseKeyRing, signToken } from '../../functions/domain/ack-token.ts';
+import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
+import { pollOnce } from '../../local/sqs-event-source.ts';
+import { lambdaContext, loadFunction, TEST_ACK_KEYS } from '../support/functions.ts';
+import { eventually } from '../support/poll.ts';
+import { emailsTo, sesStore } from '../support/ses-store.ts';
+
+const ctx = inject('integration');
+const config = loadTrustConfig();
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials }));
+const sqs = new SQSClient({ endpoint: ctx.endpoints.sqs, region: ctx.region, credentials, useQueueUrlAsEndpoint: false });
+const pick = <T>(record: Record<string, T>, part: string): T => {
+  const key = Object.keys(record).find((k) => k.includes(part));
+  if (!key || record[key] === undefined) throw new Error(`nothing named ${part}`);
+  return record[key];
+};
+const dataTable = pick(ctx.tables, 'DataTable');
+const emailQueue = pick(ctx.queues, 'EmailQueue');
+
+type Http = (event: APIGatewayProxyEventV2, c: ReturnType<typeof lambdaContext>) => Promise<APIGatewayProxyStructuredResultV2>;
+type Eb = (event: EventBridgeEvent<string, unknown>, c: ReturnType<typeof lambdaContext>) => Promise<void>;
+type Sqs = (event: SQSEvent, c: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+let ack: Http;
+let onboard: Eb;
+let receipt: Eb;
+let sender: Sqs;
+let bus: LocalEventBus;
+const published: BusEvent[] = [];
+
+const person = {
+  staffId: 'ACK-1',
+  givenName: 'Siân',
+  familyName: 'Morgan',
+  email: 'sian.morgan.ack@stjohns.example.org',
+  schoolId: 'st-johns',
+  roles: ['teacher'],
+  employmentType: 'permanent',
+  startDate: '2027-01-04',
+};
+
+function ebEvent(detailType: string, source: string, detail: unknown): EventBridgeEvent<string, unknown> {
+  return {
+    version: '0',
+    id: crypto.randomUUID(),
+    'detail-type': detailType,
+    source,
+    account: '000000000000',
+    time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    region: ctx.region,
+    resources: [],
+    detail,
+  };
+}
+
+function httpEvent(method: 'GET' | 'POST', token: string): APIGatewayProxyEventV2 {
+  const path = `/ack/${token}`;
+  return {
+    version: '2.0',
+    routeKey: `${method} /ack/{token}`,
+    rawPath: path,
+    rawQueryString: '',
+    headers: { host: '127.0.0.1:3000' },
+    pathParameters: { token },
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: '127.0.0.1',
+      domainPrefix: 'local',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
+      requestId: crypto.randomUUID(),
+      routeKey: `${method} /ack/{token}`,
+      stage: '$default',
+      time: new Date().toUTCString(),
+      timeEpoch: Date.now(),
+    },
+    isBase64Encoded: false,
+  };
+}
+
+async function drain(): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const r = await pollOnce(sqs, emailQueue, (event) => sender(event, lambdaContext('EmailSender')));
+    if (r.received === 0) return;
+  }
+}
+
+async function requestRow(policyId: string) {
+  const out = await db.send(
+    new GetCommand({ TableName: dataTable, Key: { pk: `PERSON#${person.staffId}`, sk: `REQUEST#${policyId}#000001` }, ConsistentRead: true }),
+  );
+  return out.Item;
+}
+
+/** Delivers what the ack function published to the Policy Acknowledged handler, as the rule would. */
+async function deliverPublished(): Promise<number> {
+  const batch = published.splice(0);
+  for (const e of batch) await receipt(e as unknown as EventBridgeEvent<string, unknown>, lambdaContext('PolicyAcknowledged'));
+  return batch.length;
+}
+
+let links: string[] = [];
+const tokenOf = (link: string) => link.slice(`${config.publicBaseUrl}/ack/`.length);
+
+beforeAll(async () => {
+  bus = await startLocalEventBus({
+    region: ctx.region,
+    account: '000000000000',
+    busNames: ['trust-events'],
+    deliver: (_bus, event) => {
+      published.push(event);
+    },
+  });
+  process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
+  onboard = (await loadFunction(ctx, 'StaffOnboardedFunction', () => import('../../functions/handlers/staff-onboarded.ts')))
+    .handler as unknown as Eb;
+  sender = (await loadFunction(ctx, 'EmailSenderFunction', () => import('../../functions/handlers/email-sender.ts')))
+    .handler as unknown as Sqs;
+  ack = (await loadFunction(ctx, 'AckFunction', () => import('../../functions/handlers/ack-http.ts'))).handler as unknown as Http;
+  receipt = (await loadFunction(ctx, 'PolicyAcknowledgedFunction', () => import('../../functions/handlers/policy-acknowledged.ts')))
+    .handler as unknown as Eb;
+
+  await onboard(ebEvent('Staff Onboarded', 'trust.hr', person), lambdaContext('StaffOnboarded'));
+  await drain();
+  const welcome = await eventually(async () => (await emailsTo(ctx.endpoints.ses, person.email))[0], { what: 'the welcome' });
+  links = [...(welcome.body.text ?? '').matchAll(/Confirm: (\S+)/g)].map((m) => m[1] ?? '');
+});
+
+afterAll(async () => {
+  await bus?.close();
+});
+
+describe('acknowledgement links (DESIGN.md "Acknowledgement links")', () => {
+  it('GET shows the policy and a confirm button, with security headers, and changes nothing', async () => {
+    const [link] = links;
+    if (!link) throw new Error('no link in the welcome email');
+    const res = await ack(httpEvent('GET', tokenOf(link)), lambdaContext('Ack'));
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Use of Social Media Policy (version 1)');
+    expect(res.body).toContain('<form method="post"');
+    expect(res.body).not.toContain('<script');
+    expect(res.headers?.['Content-Security-Policy']).toContain("default-src 'none'");
+    expect(res.headers?.['X-Frame-Options']).toBe('DENY');
+    expect((await requestRow('use-of-social-media'))?.status).toBe('pending');
+    expect(published).toHaveLength(0);
+  });
+
+  it('POST records the acknowledgement once, emits Policy Acknowledged, and the receipt arrives', async () => {
+    const link = links[0] ?? '';
+    const res = await ack(httpEvent('POST', tokenOf(link)), lambdaContext('Ack'));
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Thank you');
+    const row = await requestRow('use-of-social-media');
+    expect(row).toMatchObject({ status: 'acknowledged' });
+    expect(row?.ackTokenId).toEqual(expect.any(String));
+    expect(published.map((e) => [e.source, e['detail-type'], e.detail.staffId, e.detail.policyId, e.detail.version])).toEqual([
+      ['trust.policies', 'Policy Acknowledged', 'ACK-1', 'use-of-social-media', 1],
+    ]);
+    expect(await deliverPublished()).toBe(1);
+    await drain();
+    const receipts = (await emailsTo(ctx.endpoints.ses, person.email)).filter((e) => e.subject.startsWith('Receipt'));
+    expect(receipts).toHaveLength(1);
+    expect(receipts[0]?.subject).toBe('Receipt: you confirmed the Use of Social Media Policy (version 1)');
+  });
+
+  it('a replayed POST of the same link gets 409, records nothing new and sends no second receipt', async () => {
+    const before = await requestRow('use-of-social-media');
+    const count = (await sesStore(ctx.endpoints.ses)).length;
+    const res = await ack(httpEvent('POST', tokenOf(links[0] ?? '')), lambdaContext('Ack'));
+    expect(res.statusCode).toBe(409);
+    expect(res.body).toContain('already confirmed');
+    expect(await requestRow('use-of-social-media')).toEqual(before);
+    // The replay re-emits (repairing a lost emit); the receipt's ledger key keeps it to one email.
+    expect(await deliverPublished()).toBe(1);
+    await drain();
+    expect((await sesStore(ctx.endpoints.ses)).length).toBe(count);
+  });
+
+  it('a tampered link gets 400 and changes nothing', async () => {
+    const link = links[0] ?? '';
+    const token = tokenOf(link);
+    const tampered = `${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
+    const res = await ack(httpEvent('POST', tampered), lambdaContext('Ack'));
+    expect(res.statusCode).toBe(400);
+    expect(res.body).toContain('not valid');
+    expect(published).toHaveLength(0);
+  });
+
+  it('an expired link gets 410 and changes nothing', async () => {
+    const keys = parseKeyRing(TEST_ACK_KEYS, 'test');
+    const expired = signToken(
+      { staffId: 'ACK-1', policyId: 'use-of-social-media', version: 1, purpose: 'ack', expiresAt: new Date(Date.now() - 1000) },
+      keys,
+    );
+    const res = await ack(httpEvent('POST', expired), lambdaContext('Ack'));
+    expect(res.statusCode).toBe(410);
+    expect(res.body).toContain('expired');
+  });
+
+  it('a well-signed link for a request that does not exist gets 404', async () => {
+    const keys = parseKeyRing(TEST_ACK_KEYS, 'test');
+    const token = signToken(
+      { staffId: 'NOBODY-1', policyId: 'use-of-social-media', version: 1, purpose: 'ack', expiresAt: new Date(Date.now() + 60_000) },
+      keys,
+    );
+    const res = await ack(httpEvent('POST', token), lambdaContext('Ack'));
+    expect(res.statusCode).toBe(404);
+    expect(published).toHaveLength(0);
+  });
+
+  it('a redelivered Policy Acknowledged event sends no second receipt', async () => {
+    const count = (await sesStore(ctx.endpoints.ses)).length;
+    const event = ebEvent('Policy Acknowledged', 'trust.policies', {
+      policyId: 'use-of-social-media',
+      version: 1,
+      staffId: 'ACK-1',
+      acknowledgedAt: new Date().toISOString(),
+    });
+    await receipt(event, lambdaContext('PolicyAcknowledged'));
+    await receipt(event, lambdaContext('PolicyAcknowledged'));
+    await drain();
+    expect((await sesStore(ctx.endpoints.ses)).length).toBe(count);
+  });
+});
