@@ -1,14 +1,16 @@
 /**
- * The email queue: SQS messages that name a ledger row, nothing more (no addresses or
- * names travel on the queue). Sent ten to a call, the SQS batch limit; entries SQS
- * reports as failed are sent again with backoff.
+ * The email queue: each SQS message names up to 50 ledger rows (one SendBulkEmail call's
+ * worth), nothing more: no addresses or names travel on the queue. Messages go ten to a
+ * call, the SQS batch limit; entries SQS reports as failed are sent again with backoff.
  */
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import * as z from 'zod';
-import { chunk } from '../domain/emails.ts';
+import { chunk, MAX_BULK_DESTINATIONS } from '../domain/emails.ts';
 import { backoff } from './ledger-repository.ts';
 
-export const emailMessageSchema = z.strictObject({ ledgerKey: z.string().min(1).max(1024) });
+export const emailMessageSchema = z.strictObject({
+  ledgerKeys: z.array(z.string().min(1).max(1024)).min(1).max(MAX_BULK_DESTINATIONS),
+});
 export type EmailMessage = z.infer<typeof emailMessageSchema>;
 
 const SQS_BATCH_LIMIT = 10;
@@ -22,9 +24,11 @@ export class EmailQueue {
     this.queueUrl = queueUrl;
   }
 
-  async enqueue(ledgerKeys: readonly string[]): Promise<void> {
-    for (const part of chunk(ledgerKeys, SQS_BATCH_LIMIT)) {
-      let pending = part.map((ledgerKey, i) => ({ Id: String(i), MessageBody: JSON.stringify({ ledgerKey } satisfies EmailMessage) }));
+  /** Queues the rows, 50 keys to a message. Returns how many messages were sent. */
+  async enqueue(ledgerKeys: readonly string[]): Promise<number> {
+    const messages = chunk(ledgerKeys, MAX_BULK_DESTINATIONS);
+    for (const part of chunk(messages, SQS_BATCH_LIMIT)) {
+      let pending = part.map((keys, i) => ({ Id: String(i), MessageBody: JSON.stringify({ ledgerKeys: keys } satisfies EmailMessage) }));
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt >= ATTEMPTS) throw new Error(`SQS refused ${pending.length} email messages after ${ATTEMPTS} attempts`);
         if (attempt > 0) await backoff(attempt);
@@ -33,5 +37,6 @@ export class EmailQueue {
         pending = pending.filter((entry) => failed.has(entry.Id));
       }
     }
+    return messages.length;
   }
 }

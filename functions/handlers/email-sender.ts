@@ -1,8 +1,9 @@
 /**
- * The email queue's consumer: each message names a ledger row; the batch is delivered by
- * functions/services/deliver-emails.ts and the messages to retry are reported as partial
- * batch failures (the rest are deleted). A message that is not `{ "ledgerKey": "..." }`
- * is reported as failed, so it ends in the dead-letter queue rather than vanishing.
+ * The email queue's consumer: each message names up to 50 ledger rows; the batch is
+ * delivered by functions/services/deliver-emails.ts, and a message with any row to retry
+ * is reported as a partial batch failure (its rows already sent are skipped next time).
+ * A message that is not `{ "ledgerKeys": [...] }` is reported as failed, so it ends in the
+ * dead-letter queue rather than vanishing.
  */
 import type { SQSBatchItemFailure } from 'aws-lambda';
 import { emailMessageSchema } from '../adapters/email-queue.ts';
@@ -37,11 +38,11 @@ export const handler = sqsBatchHandler(async (event, context) => {
     }
     const message = emailMessageSchema.safeParse(body);
     if (!message.success) {
-      logger.error('Email message rejected: body must be {"ledgerKey": "..."}', { messageId: record.messageId });
+      logger.error('Email message rejected: body must be {"ledgerKeys": [...]}', { messageId: record.messageId });
       failures.push({ itemIdentifier: record.messageId });
       continue;
     }
-    byKey.set(message.data.ledgerKey, [...(byKey.get(message.data.ledgerKey) ?? []), record.messageId]);
+    for (const key of message.data.ledgerKeys) byKey.set(key, [...(byKey.get(key) ?? []), record.messageId]);
   }
   const report = await deliverEmails([...byKey.keys()], {
     ledger,
@@ -53,7 +54,9 @@ export const handler = sqsBatchHandler(async (event, context) => {
     pace: pacer,
     remainingMs: () => context.getRemainingTimeInMillis(),
   });
-  for (const key of report.retry) for (const id of byKey.get(key) ?? []) failures.push({ itemIdentifier: id });
+  const failed = new Set<string>();
+  for (const key of report.retry) for (const id of byKey.get(key) ?? []) failed.add(id);
+  for (const id of failed) failures.push({ itemIdentifier: id });
   logger.info('Email batch done', {
     messages: event.Records.length,
     sent: report.sent,

@@ -211,38 +211,56 @@ describe('event bus and archive', () => {
 });
 
 describe('rules', () => {
-  it('routes exactly Staff Onboarded from trust.hr to the StaffOnboarded function', () => {
+  // Each event type the platform handles, its source, and the function it is routed to.
+  const routes = [
+    { detailType: 'Staff Onboarded', source: 'trust.hr', name: 'StaffOnboarded' },
+    { detailType: 'Policy Acknowledged', source: 'trust.policies', name: 'PolicyAcknowledged' },
+  ];
+
+  it('are exactly one per routed event type', () => {
+    const rules = resources('AWS::Events::Rule').map(([id]) => nameOf.get(id));
+    expect(rules.sort()).toEqual(routes.map((r) => `Events/${r.name}Rule`).sort());
+  });
+
+  it.each(routes)('routes exactly $detailType from $source to the $name function', ({ detailType, source, name }) => {
     const rules = resources('AWS::Events::Rule').filter(
-      ([, rule]) => JSON.stringify(props(rule).EventPattern) === JSON.stringify({ source: ['trust.hr'], 'detail-type': ['Staff Onboarded'] }),
+      ([, rule]) => JSON.stringify(props(rule).EventPattern) === JSON.stringify({ source: [source], 'detail-type': [detailType] }),
     );
     expect(rules).toHaveLength(1);
     const [[ruleId, rule]] = rules as [[string, Json]];
-    expect(nameOf.get(ruleId)).toBe('Events/StaffOnboardedRule');
+    expect(nameOf.get(ruleId)).toBe(`Events/${name}Rule`);
     expect(props(rule).EventBusName).toEqual({ Ref: logicalIdOf('Events/Bus') });
     expect(props(rule).Targets).toEqual([
       {
         Id: 'Target0',
-        Arn: { 'Fn::GetAtt': [logicalIdOf('StaffOnboardedFunction'), 'Arn'] },
+        Arn: { 'Fn::GetAtt': [logicalIdOf(`${name}Function`), 'Arn'] },
         RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 86400 },
         DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalIdOf('Events/DeliveryDlq'), 'Arn'] } },
       },
     ]);
     // EventBridge may invoke the function, from this rule only.
-    template.hasResourceProperties('AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      Principal: 'events.amazonaws.com',
-      FunctionName: { 'Fn::GetAtt': [logicalIdOf('StaffOnboardedFunction'), 'Arn'] },
-      SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
-    });
+    const permissions = resources('AWS::Lambda::Permission').filter(
+      ([, p]) => JSON.stringify(props(p).FunctionName) === JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(`${name}Function`), 'Arn'] }),
+    );
+    expect(permissions.map(([, p]) => props(p))).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        Principal: 'events.amazonaws.com',
+        FunctionName: { 'Fn::GetAtt': [logicalIdOf(`${name}Function`), 'Arn'] },
+        SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+      },
+    ]);
   });
 
-  it('the Staff Onboarded pattern matches only that detail-type from that source', () => {
-    const rule = resourceAt('Events/StaffOnboardedRule');
-    const pattern = props(rule).EventPattern;
-    const event = (source: string, detailType: string) => ({ source, 'detail-type': detailType, detail: {} });
-    expect(matchesEventPattern(pattern, event('trust.hr', 'Staff Onboarded'))).toBe(true);
-    expect(matchesEventPattern(pattern, event('trust.hr', 'Staff Updated'))).toBe(false);
-    expect(matchesEventPattern(pattern, event('trust.policies', 'Staff Onboarded'))).toBe(false);
+  it.each(routes)('the $detailType pattern matches only that detail-type from that source', ({ detailType, source, name }) => {
+    const pattern = props(resourceAt(`Events/${name}Rule`)).EventPattern;
+    const event = (s: string, d: string) => ({ source: s, 'detail-type': d, detail: {} });
+    expect(matchesEventPattern(pattern, event(source, detailType))).toBe(true);
+    for (const other of routes.filter((r) => r.detailType !== detailType)) {
+      expect(matchesEventPattern(pattern, event(other.source, other.detailType))).toBe(false);
+    }
+    expect(matchesEventPattern(pattern, event(source, 'Staff Updated'))).toBe(false);
+    expect(matchesEventPattern(pattern, event(source === 'trust.hr' ? 'trust.policies' : 'trust.hr', detailType))).toBe(false);
   });
 
   it('every rule is on the custom bus, matches one source and one detail-type, and retries into the delivery DLQ', () => {
@@ -280,20 +298,31 @@ describe('rules', () => {
 });
 
 describe('functions', () => {
-  const functionPaths = ['StaffOnboardedFunction', 'Email/SenderFunction'];
+  /** Invoked asynchronously (EventBridge) or through an event source mapping: retries and a failure DLQ. */
+  const asyncFunctionPaths = ['StaffOnboardedFunction', 'PolicyAcknowledgedFunction', 'Email/SenderFunction'];
+  /** Invoked synchronously by API Gateway: the caller gets the answer; nothing to retry. */
+  const syncFunctionPaths = ['AckFunction'];
+  const functionPaths = [...asyncFunctionPaths, ...syncFunctionPaths];
+  /** Seconds. The ack function answers a person waiting on a page, inside API Gateway's 29 s integration timeout. */
+  const timeoutOf: Record<string, number> = {
+    StaffOnboardedFunction: 30,
+    PolicyAcknowledgedFunction: 30,
+    'Email/SenderFunction': 30,
+    AckFunction: 10,
+  };
 
-  it('are exactly the StaffOnboarded handler and the email sender', () => {
+  it('are exactly the event handlers, the email sender and the acknowledgement endpoint', () => {
     const paths = resources('AWS::Lambda::Function').map(([id]) => nameOf.get(id));
     expect(paths.sort()).toEqual([...functionPaths].sort());
   });
 
-  it.each(functionPaths)('%s: Node.js 24 on arm64, 512 MB, 30 s, active tracing, source maps', (path) => {
+  it.each(functionPaths)('%s: Node.js 24 on arm64, 512 MB, its timeout, active tracing, source maps', (path) => {
     const p = props(resourceAt(path));
     expect(p).toMatchObject({
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       MemorySize: 512,
-      Timeout: 30,
+      Timeout: timeoutOf[path],
       TracingConfig: { Mode: 'Active' },
       Handler: 'index.handler',
     });
@@ -310,7 +339,7 @@ describe('functions', () => {
     expect(props(resourceAt(`${path}LogGroup`))).toEqual({ RetentionInDays: 90 });
   });
 
-  it.each(functionPaths)('%s: async invocations retry twice within 6 h, then go to its own failure DLQ', (path) => {
+  it.each(asyncFunctionPaths)('%s: async invocations retry twice within 6 h, then go to its own failure DLQ', (path) => {
     const fnId = logicalIdOf(path);
     const configs = resources('AWS::Lambda::EventInvokeConfig').filter(([, c]) => (props(c).FunctionName as Json).Ref === fnId);
     expect(configs).toHaveLength(1);
@@ -325,6 +354,13 @@ describe('functions', () => {
     expect(props(resourceAt(`${path}/FailureDlq`))).toEqual({ MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
   });
 
+  it.each(syncFunctionPaths)('%s: no async invoke configuration and no failure DLQ (API Gateway invokes it synchronously)', (path) => {
+    const fnId = logicalIdOf(path);
+    const configs = resources('AWS::Lambda::EventInvokeConfig').filter(([, c]) => (props(c).FunctionName as Json).Ref === fnId);
+    expect(configs).toHaveLength(0);
+    expect([...nameOf.values()]).not.toContain(`${path}/FailureDlq`);
+  });
+
   it('StaffOnboarded gets the data and ledger tables, the email queue and the ack key secret', () => {
     expect(envOf('StaffOnboardedFunction')).toEqual({
       NODE_OPTIONS: '--enable-source-maps',
@@ -334,6 +370,28 @@ describe('functions', () => {
       LEDGER_TABLE_NAME: 'Tables/LedgerTable',
       EMAIL_QUEUE_URL: 'Email/Queue',
       ACK_TOKEN_SECRET_ARN: 'AckTokenKey',
+    });
+  });
+
+  it('PolicyAcknowledged gets the data table (to read), the ledger table and the email queue', () => {
+    expect(envOf('PolicyAcknowledgedFunction')).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: 'trust-policy-notify',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      DATA_TABLE_NAME: 'Tables/DataTable',
+      LEDGER_TABLE_NAME: 'Tables/LedgerTable',
+      EMAIL_QUEUE_URL: 'Email/Queue',
+    });
+  });
+
+  it('the ack function gets the data table, the ack key secret and the bus name', () => {
+    expect(envOf('AckFunction')).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: 'trust-policy-notify',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      DATA_TABLE_NAME: 'Tables/DataTable',
+      ACK_TOKEN_SECRET_ARN: 'AckTokenKey',
+      EVENT_BUS_NAME: 'Events/Bus',
     });
   });
 
@@ -408,6 +466,7 @@ describe('email queue and sender', () => {
         'Email/SenderFunction/FailureDlq',
         'Events/DeliveryDlq',
         'StaffOnboardedFunction/FailureDlq',
+        'PolicyAcknowledgedFunction/FailureDlq',
       ].sort(),
     );
     const policies = resources('AWS::SQS::QueuePolicy');
@@ -514,9 +573,16 @@ describe('acknowledgement key and SES', () => {
     });
   });
 
-  it('one stored SES template per template folder, with its subject, HTML and text', () => {
+  it('TEMPLATE_IDS names every template folder, and only those', () => {
+    const folders = readdirSync(join(REPO_ROOT, 'templates'), { withFileTypes: true }).filter((d) => d.isDirectory());
+    expect(folders.map((d) => d.name).sort()).toEqual([...TEMPLATE_IDS].sort());
+  });
+
+  it('one stored SES template per template id, named <templatePrefix>-<id>, with its subject, HTML and text', () => {
     const files = loadEmailTemplates('tpn');
-    expect(files.map((f) => f.name).sort()).toEqual(['tpn-induction-notice', 'tpn-welcome']);
+    expect(files.map((f) => f.name).sort()).toEqual(TEMPLATE_IDS.map((id) => `tpn-${id}`).sort());
+    // The receipt (Policy Acknowledged) is one of them.
+    expect(files.map((f) => f.name)).toContain('tpn-receipt');
     const stored = resources('AWS::SES::Template').map(([, t]) => props(t).Template as Json);
     expect(stored).toHaveLength(files.length);
     for (const file of files) {
@@ -552,6 +618,43 @@ describe('IAM: least privilege per function', () => {
     });
   });
 
+  it('PolicyAcknowledged: its logs, X-Ray, reading the data table, the ledger and key, sending to the email queue', () => {
+    const readActions = ['dynamodb:BatchGetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query'];
+    const writeActions = ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+    expect(permissionsOf('PolicyAcknowledgedFunction')).toEqual({
+      ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['PolicyAcknowledgedFunctionLogGroup']),
+      ...xray,
+      // The data table is read only (no write action names it); the ledger is read and written.
+      ...allow(readActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow(writeActions, ['Tables/LedgerTable']),
+      ...allow(keyActions, ['Tables/DataKey']),
+      ...allow(sendActions, ['Email/Queue', 'PolicyAcknowledgedFunction/FailureDlq']),
+    });
+  });
+
+  it('ack function: its logs, X-Ray, the data table and key, reading the secret, PutEvents on the trust bus only', () => {
+    expect(permissionsOf('AckFunction')).toEqual({
+      ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['AckFunctionLogGroup']),
+      ...xray,
+      ...allow(tableActions, ['Tables/DataTable', 'Tables/DataTable/index/*']),
+      ...allow(keyActions, ['Tables/DataKey']),
+      ...allow(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], ['AckTokenKey']),
+      ...allow(['events:PutEvents'], ['Events/Bus']),
+    });
+  });
+
+  it('only the ack function may put events, and only on the trust-events bus', () => {
+    for (const [id, policy] of resources('AWS::IAM::Policy')) {
+      for (const statement of statementsOf(policy)) {
+        const actions = asList(statement.Action) as string[];
+        if (!actions.some((a) => a.startsWith('events:'))) continue;
+        expect(nameOf.get(id)).toBe('AckFunctionRole/DefaultPolicy');
+        expect(actions).toEqual(['events:PutEvents']);
+        expect(statement.Resource).toEqual({ 'Fn::GetAtt': [logicalIdOf('Events/Bus'), 'Arn'] });
+      }
+    }
+  });
+
   it('email sender: its logs, X-Ray, the ledger and key, consuming the queue, sending as our identity with our templates', () => {
     expect(permissionsOf('Email/SenderFunction')).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['Email/SenderFunctionLogGroup']),
@@ -570,8 +673,8 @@ describe('IAM: least privilege per function', () => {
         [
           sesArn('identity/Email/SenderIdentity'),
           sesArn('configuration-set/Email/ConfigurationSet'),
-          sesArn('template/tpn-welcome'),
-          sesArn('template/tpn-induction-notice'),
+          // Every stored template, and only those: the receipt included.
+          ...TEMPLATE_IDS.map((id) => sesArn(`template/tpn-${id}`)),
         ],
       ),
     });
