@@ -62,8 +62,9 @@ function newStarter(label: string, overrides: Record<string, unknown> = {}) {
   };
 }
 
-function entry(detailType: string, detail: unknown, source = 'trust.hr', bus: string | undefined = EVENT_BUS_NAME): PutEventsRequestEntry {
-  return { ...(bus === undefined ? {} : { EventBusName: bus }), Source: source, DetailType: detailType, Detail: JSON.stringify(detail) };
+/** One PutEvents entry; `bus: null` leaves EventBusName out (the default bus). */
+function entry(detailType: string, detail: unknown, source = 'trust.hr', bus: string | null = EVENT_BUS_NAME): PutEventsRequestEntry {
+  return { ...(bus === null ? {} : { EventBusName: bus }), Source: source, DetailType: detailType, Detail: JSON.stringify(detail) };
 }
 
 async function putEvents(entries: PutEventsRequestEntry[]): Promise<string[]> {
@@ -252,7 +253,7 @@ describe('the local platform, end to end', () => {
       entry('Staff Onboarded ', nearMiss), // trailing space
       entry('staff onboarded', nearMiss), // case
       entry('Staff Onboarded', nearMiss, 'trust.hr.sandbox'), // another source
-      entry('Staff Onboarded', nearMiss, 'trust.hr', undefined), // the default bus
+      entry('Staff Onboarded', nearMiss, 'trust.hr', null), // the default bus
       ...unrouted.map((type) => entry(type, examples[type], CATALOGUE[type].source)),
     ];
     const control = newStarter('control');

@@ -178,7 +178,7 @@ describe('the stack', () => {
       StaffOnboardedFailureDlqUrl: 'StaffOnboardedFunction/FailureDlq',
       PolicyAcknowledgedFailureDlqUrl: 'PolicyAcknowledgedFunction/FailureDlq',
       EmailSenderFailureDlqUrl: 'Email/SenderFunction/FailureDlq',
-      AckApiUrl: 'https://AckEndpoint/Api.execute-api.eu-west-2.${AWS::URLSuffix}/',
+      AckApiUrl: `https://AckEndpoint/Api.execute-api.eu-west-2.\${AWS::URLSuffix}/`,
     });
   });
 });
@@ -591,6 +591,123 @@ describe('acknowledgement key and SES', () => {
   });
 });
 
+describe('acknowledgement endpoint (API Gateway HTTP API)', () => {
+  const ackFunctionArn = () => ({ 'Fn::GetAtt': [logicalIdOf('AckFunction'), 'Arn'] });
+
+  /** `{"Fn::Join": ["", ["integrations/", {"Ref": <id>}]]}` → `<id>`: how a route names its integration. */
+  function integrationIdOf(target: unknown): string {
+    const join = (target as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+    const [prefix, ref] = join?.[1] ?? [];
+    expect(join?.[0]).toBe('');
+    expect(prefix).toBe('integrations/');
+    return (ref as { Ref: string }).Ref;
+  }
+
+  it('is one HTTP API, named for the platform', () => {
+    const apis = resources('AWS::ApiGatewayV2::Api');
+    expect(apis.map(([id]) => nameOf.get(id))).toEqual(['AckEndpoint/Api']);
+    expect(props(resourceAt('AckEndpoint/Api'))).toEqual({
+      Name: 'trust-policy-notify-ack',
+      Description: 'Acknowledgement links: GET shows the policy, POST records the acknowledgement',
+      ProtocolType: 'HTTP',
+    });
+  });
+
+  it('has exactly two routes, GET and POST /ack/{token}, both to one Lambda proxy integration (payload 2.0) of the ack function', () => {
+    const apiId = logicalIdOf('AckEndpoint/Api');
+    const routes = resources('AWS::ApiGatewayV2::Route').map(([, r]) => props(r));
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['GET /ack/{token}', 'POST /ack/{token}']);
+    const integrations = resources('AWS::ApiGatewayV2::Integration');
+    expect(integrations).toHaveLength(1);
+    const [[integrationId, integration]] = integrations as [[string, Json]];
+    for (const route of routes) {
+      expect(route).toEqual({
+        ApiId: { Ref: apiId },
+        RouteKey: route.RouteKey,
+        // Public by design (the token is the credential); acknowledged below (AwsSolutions-APIG4).
+        AuthorizationType: 'NONE',
+        Target: { 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] },
+      });
+    }
+    expect(props(integration)).toEqual({
+      ApiId: { Ref: apiId },
+      IntegrationType: 'AWS_PROXY',
+      IntegrationUri: ackFunctionArn(),
+      PayloadFormatVersion: '2.0',
+    });
+  });
+
+  it('route → integration → function resolves from the template alone, as the local router does', () => {
+    // Prepare: the template's resources, by logical id
+    const all = template.toJSON().Resources as Record<string, Json>;
+
+    // Act: RouteKey → Target "integrations/<ref>" → the integration's IntegrationUri → the function
+    const served = Object.fromEntries(
+      resources('AWS::ApiGatewayV2::Route').map(([, route]) => {
+        const integration = all[integrationIdOf(props(route).Target)];
+        expect(integration?.Type).toBe('AWS::ApiGatewayV2::Integration');
+        const [functionId] = (props(integration ?? {}).IntegrationUri as { 'Fn::GetAtt': [string, 'Arn'] })['Fn::GetAtt'];
+        expect(all[functionId]?.Type).toBe('AWS::Lambda::Function');
+        return [props(route).RouteKey, nameOf.get(functionId)];
+      }),
+    );
+
+    // Assess
+    expect(served).toEqual({ 'GET /ack/{token}': 'AckFunction', 'POST /ack/{token}': 'AckFunction' });
+  });
+
+  it('API Gateway may invoke the ack function on /ack/{token} of this API only, and nothing else may invoke it', () => {
+    const permissions = resources('AWS::Lambda::Permission').filter(
+      ([, p]) => JSON.stringify(props(p).FunctionName) === JSON.stringify(ackFunctionArn()),
+    );
+    // One per route (CDK scopes each route's permission to its path; the two paths are the same).
+    expect(permissions).toHaveLength(2);
+    for (const [, permission] of permissions) {
+      expect(props(permission)).toMatchObject({ Action: 'lambda:InvokeFunction', Principal: 'apigateway.amazonaws.com' });
+      expect(describeRef(props(permission).SourceArn)).toBe(
+        `arn:aws:execute-api:eu-west-2:\${AWS::AccountId}:AckEndpoint/Api/*/*/ack/{token}`,
+      );
+    }
+    // API Gateway invokes no other function.
+    const viaApiGateway = resources('AWS::Lambda::Permission').filter(([, p]) => props(p).Principal === 'apigateway.amazonaws.com');
+    expect(viaApiGateway).toHaveLength(permissions.length);
+  });
+
+  it('serves one stage, $default, deployed automatically, throttled to 20 requests/s with bursts of 40, with access logs', () => {
+    const stages = resources('AWS::ApiGatewayV2::Stage');
+    expect(stages.map(([id]) => nameOf.get(id))).toEqual(['AckEndpoint/Api/DefaultStage']);
+    expect(props(resourceAt('AckEndpoint/Api/DefaultStage'))).toEqual({
+      ApiId: { Ref: logicalIdOf('AckEndpoint/Api') },
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+      AccessLogSettings: {
+        DestinationArn: { 'Fn::GetAtt': [logicalIdOf('AckEndpoint/AccessLogs'), 'Arn'] },
+        Format: expect.any(String),
+      },
+    });
+    // Its access log group is kept as long as the functions' logs.
+    expect(props(resourceAt('AckEndpoint/AccessLogs'))).toEqual({ RetentionInDays: 90 });
+  });
+
+  it('access logs are one JSON object per request, by route, without the token, IP address or user agent', () => {
+    const { Format } = props(resourceAt('AckEndpoint/Api/DefaultStage')).AccessLogSettings as { Format: string };
+    const fields = JSON.parse(Format) as Record<string, string>;
+    expect(fields).toMatchObject({
+      requestId: '$context.requestId',
+      httpMethod: '$context.httpMethod',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      integrationError: '$context.integration.error',
+    });
+    for (const value of Object.values(fields)) expect(value).toMatch(/^\$context\.[A-Za-z.]+$/);
+    // The path carries the token (a credential naming a person); IP and user agent are personal data.
+    for (const value of Object.values(fields)) {
+      expect(value).not.toMatch(/path|sourceIp|userAgent|identity/i);
+    }
+  });
+});
+
 describe('IAM: least privilege per function', () => {
   const tableActions = [
     'dynamodb:BatchGetItem',
@@ -734,12 +851,25 @@ describe('cdk-nag AwsSolutions', () => {
     const acks = acknowledgements(app).map((a) => `${a.path.slice(stack.node.path.length + 1)}: ${a.id}`);
     expect(acks.sort()).toEqual(
       [
+        // The acknowledgement endpoint is public by design: one per route.
+        'AckEndpoint/Api/GET--ack--{token}: AwsSolutions-APIG4',
+        'AckEndpoint/Api/POST--ack--{token}: AwsSolutions-APIG4',
+        'AckFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        'AckFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+        `AckFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
+        'AckFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
         'AckTokenKey: AwsSolutions-SMG4',
         'Email/SenderFunction/FailureDlq: AwsSolutions-SQS3',
         'Email/SenderFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
         'Email/SenderFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
         'Email/SenderFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
         'Events/DeliveryDlq: AwsSolutions-SQS3',
+        'PolicyAcknowledgedFunction/FailureDlq: AwsSolutions-SQS3',
+        // Reads the data table (its index included) and writes the ledger: no data-table write acknowledgement.
+        'PolicyAcknowledgedFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        'PolicyAcknowledgedFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+        `PolicyAcknowledgedFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
+        'PolicyAcknowledgedFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
         'StaffOnboardedFunction/FailureDlq: AwsSolutions-SQS3',
         'StaffOnboardedFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
         'StaffOnboardedFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
@@ -747,6 +877,18 @@ describe('cdk-nag AwsSolutions', () => {
         'StaffOnboardedFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
       ].sort(),
     );
+  });
+
+  it('the endpoint is public by design: each route says the signed, single-use token is the credential', () => {
+    const apig4 = acknowledgements(app).filter((a) => a.id === 'AwsSolutions-APIG4');
+    expect(apig4.map((a) => a.path.slice(stack.node.path.length + 1)).sort()).toEqual([
+      'AckEndpoint/Api/GET--ack--{token}',
+      'AckEndpoint/Api/POST--ack--{token}',
+    ]);
+    for (const ack of apig4) {
+      expect(ack.reason).toMatch(/^Public by design: the signed, expiring, single-use token in the URL is the credential/);
+      expect(ack.reason).toMatch(/no account to sign in with/);
+    }
   });
 
   it('every acknowledgement gives a specific reason', () => {

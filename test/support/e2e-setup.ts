@@ -155,7 +155,14 @@ export default async function setup(project: TestProject) {
   return async () => {
     const problems: string[] = [];
     child.kill('SIGINT');
-    const stopped = await Promise.race([exited.then(() => true), sleep(STOP_DEADLINE_MS).then(() => false)]);
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), STOP_DEADLINE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
     if (!stopped) {
       problems.push(`the platform did not exit within ${STOP_DEADLINE_MS / 1000} s of SIGINT`);
       child.kill('SIGKILL');
@@ -182,7 +189,8 @@ export default async function setup(project: TestProject) {
       }
     }
     const output = tail(logFile);
-    rmSync(root, { recursive: true, force: true });
+    if (process.env.TPN_E2E_KEEP) log(`kept ${root} (TPN_E2E_KEEP is set)`);
+    else rmSync(root, { recursive: true, force: true });
     if (problems.length > 0) throw new Error(`e2e teardown: ${problems.join('; ')}\n--- platform output (tail) ---\n${output}`);
     log('platform stopped cleanly on SIGINT; no process left running');
   };
