@@ -68,6 +68,22 @@ export class DataTables extends Construct {
       sortKey: { name: 'gsi1sk', type: S },
       projectionType: dynamodb.ProjectionType.ALL,
     });
+    /*
+     * gsi2: sparse, for the daily scanners. An item is in it only while it has `gsi2pk`.
+     *
+     * | what                                     | key condition                                              |
+     * |------------------------------------------|------------------------------------------------------------|
+     * | pending requests due by a date           | gsi2pk = PENDING#<shard 0-7>, gsi2sk <= <dueOn>~           |
+     * |   (sharded by staffId so a 10,000-person fan-out does not write one index partition)   |
+     * | current policy versions by review date   | gsi2pk = REVIEW, gsi2sk <= <reviewDueBy>~                  |
+     * | open cases by triage deadline            | gsi2pk = TRIAGE, gsi2sk <= <deadline>~                     |
+     */
+    this.dataTable.addGlobalSecondaryIndex({
+      indexName: 'gsi2',
+      partitionKey: { name: 'gsi2pk', type: S },
+      sortKey: { name: 'gsi2sk', type: S },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
 
     /*
      * LedgerTable: one row per intended email, keyed by its business key

@@ -6,6 +6,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { CurrentPolicy } from '../domain/policies.ts';
+import { reviewIndexKeys } from './index-keys.ts';
 
 export const versionSk = (version: number) => `VERSION#${String(version).padStart(6, '0')}`;
 
@@ -39,7 +40,7 @@ export class PolicyRepository {
       }
     };
     await put(versionSk(policy.version), {});
-    return put('CURRENT', { gsi1pk: 'POLICIES', gsi1sk: policy.policyId });
+    return put('CURRENT', { gsi1pk: 'POLICIES', gsi1sk: policy.policyId, ...reviewIndexKeys(policy) });
   }
 
   /** A policy's current version, or null if it is not registered. */
@@ -70,6 +71,6 @@ export class PolicyRepository {
 }
 
 function toPolicy(item: Record<string, unknown>): CurrentPolicy {
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, entity: _e, registeredAt: _r, ...policy } = item;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, gsi2pk: _g3, gsi2sk: _g4, entity: _e, registeredAt: _r, ...policy } = item;
   return policy as unknown as CurrentPolicy;
 }

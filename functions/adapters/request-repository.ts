@@ -6,6 +6,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AckRequest } from '../domain/onboarding.ts';
+import { pendingIndexKeys } from './index-keys.ts';
 
 export const requestKey = (staffId: string, policyId: string, version: number) => ({
   pk: `PERSON#${staffId}`,
@@ -33,6 +34,7 @@ export class RequestRepository {
                 entity: 'ack-request',
                 gsi1pk: `POLICYVERSION#${request.policyId}#${request.version}`,
                 gsi1sk: `PERSON#${request.staffId}`,
+                ...(request.status === 'pending' ? pendingIndexKeys(request) : {}),
                 ...request,
               },
               ConditionExpression: 'attribute_not_exists(pk)',
@@ -72,7 +74,8 @@ export class RequestRepository {
         new UpdateCommand({
           TableName: this.table,
           Key: requestKey(staffId, policyId, version),
-          UpdateExpression: 'SET #status = :acknowledged, acknowledgedAt = :at, ackTokenId = :token',
+          // Leaves the pending index (gsi2): the reminder scan no longer sees it.
+          UpdateExpression: 'SET #status = :acknowledged, acknowledgedAt = :at, ackTokenId = :token REMOVE gsi2pk, gsi2sk',
           ConditionExpression: '#status = :pending',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':acknowledged': 'acknowledged', ':pending': 'pending', ':at': at.toISOString(), ':token': tokenId },
@@ -100,6 +103,6 @@ export class RequestRepository {
 }
 
 function toRequest(item: Record<string, unknown>): AckRequest {
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, entity: _e, ...request } = item;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, gsi2pk: _g3, gsi2sk: _g4, entity: _e, ...request } = item;
   return request as unknown as AckRequest;
 }

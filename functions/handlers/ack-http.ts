@@ -36,7 +36,7 @@ export const handler = httpHandler(async (event: APIGatewayProxyEventV2) => {
   const now = new Date();
   let claims: ReturnType<typeof verifyToken>;
   try {
-    claims = verifyToken(decodeURIComponent(token), await ackKeyRing(secrets), 'ack', now);
+    claims = verifyToken(token, await ackKeyRing(secrets), 'ack', now);
   } catch (error) {
     if (!(error instanceof TokenError)) throw error;
     logger.info('Acknowledgement link refused', { reason: error.reason, method });

@@ -492,7 +492,7 @@ describe('tables', () => {
     PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
   };
 
-  it('DataTable: pk/sk, gsi1 on gsi1pk/gsi1sk projecting everything, TTL on expiresAt, PITR, KMS, retained', () => {
+  it('DataTable: pk/sk, gsi1 and the sparse gsi2 projecting everything, TTL on expiresAt, PITR, KMS, retained', () => {
     const table = resourceAt('Tables/DataTable');
     expect(table.DeletionPolicy).toBe('Retain');
     expect(table.UpdateReplacePolicy).toBe('Retain');
@@ -507,6 +507,8 @@ describe('tables', () => {
         { AttributeName: 'sk', AttributeType: 'S' },
         { AttributeName: 'gsi1pk', AttributeType: 'S' },
         { AttributeName: 'gsi1sk', AttributeType: 'S' },
+        { AttributeName: 'gsi2pk', AttributeType: 'S' },
+        { AttributeName: 'gsi2sk', AttributeType: 'S' },
       ],
       GlobalSecondaryIndexes: [
         {
@@ -514,6 +516,14 @@ describe('tables', () => {
           KeySchema: [
             { AttributeName: 'gsi1pk', KeyType: 'HASH' },
             { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+        {
+          IndexName: 'gsi2',
+          KeySchema: [
+            { AttributeName: 'gsi2pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'ALL' },
         },
