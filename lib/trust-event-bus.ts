@@ -64,4 +64,23 @@ export class TrustEventBus extends Construct {
       ],
     });
   }
+
+  /**
+   * Runs `handler` on a schedule (UTC): a rule on the default bus (scheduled rules live
+   * there), with the same bounded delivery retries and the delivery DLQ. The handler takes
+   * "now" from the event's `time`, so `trust-notify tick --today` can simulate a date.
+   */
+  schedule(id: string, schedule: events.Schedule, handler: lambda.IFunction, description: string): events.Rule {
+    return new events.Rule(this, id, {
+      description,
+      schedule,
+      targets: [
+        new targets.LambdaFunction(handler, {
+          retryAttempts: DELIVERY_RETRY_ATTEMPTS,
+          maxEventAge: DELIVERY_MAX_EVENT_AGE,
+          deadLetterQueue: this.deliveryDlq,
+        }),
+      ],
+    });
+  }
 }

@@ -12,6 +12,7 @@
  * the access it is bound to.
  */
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
 import type { Construct } from 'constructs';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { DETAIL_TYPES, type DetailType } from '../functions/contracts/events.ts';
@@ -100,6 +101,17 @@ export class TrustPolicyNotifyStack extends Stack {
     this.ackEndpoint = new AckEndpoint(this, 'AckEndpoint', { handler: ack });
 
     this.outputs();
+  }
+
+  /**
+   * A function run on a schedule (UTC cron, e.g. `cron(0 6 * * ? *)` for 06:00 daily): the
+   * daily scanners. Domain code works out "today" in Europe/London from the event's time.
+   */
+  private onSchedule(config: TrustConfig, job: { name: string; schedule: string; entry: string; description: string }): TrustFunction {
+    const fn = new TrustFunction(this, `${job.name}Function`, { entry: job.entry, description: job.description, config });
+    this.events.schedule(`${job.name}Schedule`, events.Schedule.expression(job.schedule), fn, job.description);
+    this.functions.set(job.name, fn);
+    return fn;
   }
 
   /** A function for one event type, and the rule that delivers that type to it. */

@@ -82,3 +82,22 @@ export function httpHandler(work: (event: APIGatewayProxyEventV2) => Promise<API
     })
     .handler(work);
 }
+
+/**
+ * A scheduled job (an EventBridge scheduled rule). "Now" is the event's `time`, the
+ * scheduled time, so that a retried run computes the same day and a simulated date
+ * (`trust-notify tick --today`) works.
+ */
+export function scheduledHandler(work: (now: Date, event: EventBridgeEvent<string, unknown>) => Promise<void>) {
+  return middy<EventBridgeEvent<string, unknown>, void>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logErrors())
+    .handler(async (event) => {
+      logger.appendKeys({ eventId: event.id, detailType: event['detail-type'] });
+      const now = new Date(event.time);
+      if (Number.isNaN(now.getTime())) {
+        throw new ContractError(String(event['detail-type']), [{ field: 'time', problem: 'must be an ISO 8601 date-time' }]);
+      }
+      await work(now, event);
+    });
+}
