@@ -8,7 +8,7 @@
  * handlers' source and give them the environment the template gives the functions.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../functions/config/load-trust-config.ts';
@@ -64,11 +64,24 @@ export function cachedSynth(config: TrustConfig, log: (line: string) => void = (
     return { outdir, template: JSON.parse(readFileSync(templateFile, 'utf8')) as CfnTemplate };
   }
   const started = Date.now();
-  rmSync(join(REPO_ROOT, '.cache', 'synth'), { recursive: true, force: true });
+  pruneSynthCache(3);
   mkdirSync(outdir, { recursive: true });
   const template = synthTemplate(config, { bundle: true, outdir });
   log(`synthesized and bundled the CDK app in ${((Date.now() - started) / 1000).toFixed(1)} s (${key})`);
   return { outdir, template };
+}
+
+/**
+ * Keeps the newest `keep` synthesized folders and removes older ones. Not all of them: a
+ * platform still running from an older synthesis needs its bundles to start new sandboxes.
+ */
+function pruneSynthCache(keep: number): void {
+  const root = join(REPO_ROOT, '.cache', 'synth');
+  if (!existsSync(root)) return;
+  const dirs = readdirSync(root)
+    .map((name) => ({ path: join(root, name), at: statSync(join(root, name)).mtimeMs }))
+    .sort((a, b) => b.at - a.at);
+  for (const old of dirs.slice(keep)) rmSync(old.path, { recursive: true, force: true });
 }
 
 /** The files synthesis depends on, relative to the repository root, sorted. */

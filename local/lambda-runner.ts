@@ -1,8 +1,9 @@
 /**
  * Local Lambda functions, with the semantics the template gives them:
- * - `invoke` (RequestResponse): runs the handler in its worker (local/lambda-worker.ts)
- *   with the function's timeout; a timed-out sandbox is terminated and replaced, as Lambda
- *   does. Used by the SQS event source and the web server.
+ * - `invoke` (RequestResponse): runs the handler in a sandbox (a worker thread,
+ *   local/lambda-worker.ts) that runs one invocation at a time, as Lambda's do; up to
+ *   `maxSandboxes` run side by side and further invocations wait. A timed-out sandbox is
+ *   terminated and replaced, as Lambda does. Used by the SQS event source and the web server.
  * - `invokeAsync` (Event): accepted at once; a function error is retried per the
  *   function's EventInvokeConfig (MaximumRetryAttempts, MaximumEventAgeInSeconds) and then
  *   sent to its on-failure destination as an invocation record in AWS's format. Locally the
@@ -43,6 +44,16 @@ export interface RunnerDeps {
   /** Where the functions' own output (their structured logs) goes. */
   logFile?: string;
   asyncRetryDelayMs: number;
+  /** Sandboxes per function at most (Lambda's concurrency; each is a worker thread). Default 2. */
+  maxSandboxes?: number;
+}
+
+/** One sandbox runs one invocation at a time. */
+interface Sandbox {
+  worker: Worker;
+  busy: boolean;
+  /** The invocation it is running. */
+  current?: number;
 }
 
 const WORKER = fileURLToPath(new URL('./lambda-worker.ts', import.meta.url));
@@ -50,7 +61,9 @@ const WORKER = fileURLToPath(new URL('./lambda-worker.ts', import.meta.url));
 export class LocalLambda {
   readonly spec: LocalFunctionSpec;
   private readonly deps: RunnerDeps;
-  private worker: Worker | undefined;
+  private sandboxes: Sandbox[] = [];
+  private readonly waiting: (() => void)[] = [];
+  private readonly maxSandboxes: number;
   private nextId = 1;
   private readonly pending = new Map<number, (reply: InvokeReply) => void>();
   private readonly inflightAsync = new Set<Promise<void>>();
@@ -62,10 +75,11 @@ export class LocalLambda {
   constructor(spec: LocalFunctionSpec, deps: RunnerDeps) {
     this.spec = spec;
     this.deps = deps;
+    this.maxSandboxes = Math.max(1, Math.min(spec.reservedConcurrency ?? deps.maxSandboxes ?? 2, deps.maxSandboxes ?? 2));
   }
 
-  private sandbox(): Worker {
-    if (this.worker) return this.worker;
+  /** Starts one sandbox: a worker thread with the function's environment. */
+  private startSandbox(): Sandbox {
     const worker = new Worker(WORKER, {
       env: { ...this.spec.env },
       workerData: {
@@ -88,45 +102,74 @@ export class LocalLambda {
       worker.stdout.resume();
       worker.stderr.resume();
     }
+    const sandbox: Sandbox = { worker, busy: false };
     worker.on('message', (reply: InvokeReply) => {
       const resolve = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       resolve?.(reply);
     });
-    worker.on('error', (error) => this.failAll(worker, 'Runtime.ExitError', error.message));
-    worker.on('exit', (code) => this.failAll(worker, 'Runtime.ExitError', `the sandbox exited with code ${code}`));
-    this.worker = worker;
-    return worker;
+    const gone = (errorMessage: string) => {
+      this.sandboxes = this.sandboxes.filter((s) => s !== sandbox);
+      const current = sandbox.current;
+      sandbox.current = undefined;
+      if (current !== undefined) this.pending.get(current)?.({ id: current, ok: false, error: { errorType: 'Runtime.ExitError', errorMessage } });
+      this.pending.delete(current ?? -1);
+    };
+    worker.on('error', (error) => gone(error.message));
+    worker.on('exit', (code) => gone(`the sandbox exited with code ${code}`));
+    this.sandboxes.push(sandbox);
+    return sandbox;
   }
 
-  private failAll(worker: Worker, errorType: string, errorMessage: string) {
-    if (this.worker === worker) this.worker = undefined;
-    for (const [id, resolve] of this.pending) resolve({ id, ok: false, error: { errorType, errorMessage } });
-    this.pending.clear();
+  /** An idle sandbox, a new one while under the concurrency limit, or a wait for one. */
+  private async acquire(): Promise<Sandbox> {
+    for (;;) {
+      if (this.stopped) throw new Error(`${this.spec.name} is stopped`);
+      const idle = this.sandboxes.find((s) => !s.busy);
+      if (idle) {
+        idle.busy = true;
+        return idle;
+      }
+      if (this.sandboxes.length < this.maxSandboxes) {
+        const fresh = this.startSandbox();
+        fresh.busy = true;
+        return fresh;
+      }
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
   }
 
-  /** A synchronous (RequestResponse) invocation. */
+  private release(sandbox: Sandbox) {
+    sandbox.busy = false;
+    this.waiting.shift()?.();
+  }
+
+  /** A synchronous (RequestResponse) invocation: one at a time per sandbox, as in Lambda. */
   async invoke(event: unknown): Promise<InvokeResult> {
     if (this.stopped) throw new Error(`${this.spec.name} is stopped`);
     if (this.spec.reservedConcurrency === 0) throw new ThrottledError(`Rate Exceeded: ${this.spec.name} has no concurrency`);
     this.stats.invocations++;
-    const worker = this.sandbox();
+    const sandbox = await this.acquire();
     const id = this.nextId++;
+    sandbox.current = id;
     const reply = await new Promise<InvokeReply>((resolve) => {
       const timer = setTimeout(() => {
         if (!this.pending.has(id)) return;
         this.stats.timeouts++;
         this.deps.log(`${this.spec.name}: timed out after ${this.spec.timeoutMs} ms; its sandbox is replaced`);
         this.pending.delete(id);
+        sandbox.current = undefined;
         resolve({ id, ok: false, error: { errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(this.spec.timeoutMs / 1000).toFixed(2)} seconds` } });
-        void worker.terminate();
+        void sandbox.worker.terminate();
       }, this.spec.timeoutMs);
       this.pending.set(id, (r) => {
         clearTimeout(timer);
         resolve(r);
       });
-      worker.postMessage({ type: 'invoke', id, requestId: randomUUID(), event } satisfies InvokeMessage);
+      sandbox.worker.postMessage({ type: 'invoke', id, requestId: randomUUID(), event } satisfies InvokeMessage);
     });
+    sandbox.current = undefined;
+    this.release(sandbox);
     if (!reply.ok) this.stats.errors++;
     return reply.ok ? { ok: true, result: reply.result } : { ok: false, error: reply.error };
   }
@@ -191,9 +234,10 @@ export class LocalLambda {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker) await worker.terminate();
+    const sandboxes = this.sandboxes;
+    this.sandboxes = [];
+    await Promise.all(sandboxes.map((s) => s.worker.terminate()));
+    for (const wake of this.waiting.splice(0)) wake();
     this.output?.end();
   }
 }

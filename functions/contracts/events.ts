@@ -142,7 +142,8 @@ function schemasFor(mode: Mode) {
         changeSummary: z
           .string({ error: 'must be a string' })
           .min(1, { error: 'must not be empty' })
-          .max(2000, { error: 'must be at most 2000 characters' }),
+          .max(2000, { error: 'must be at most 2000 characters' })
+          .regex(/^[^<>{}]*$/, { error: 'must not contain < > { or }' }),
         change: z.enum(['substantive', 'editorial'], { error: 'must be substantive or editorial' }),
         acknowledgementDueDays: positiveInt.max(365, { error: 'must be at most 365' }).optional(),
       },

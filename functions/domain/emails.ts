@@ -35,6 +35,35 @@ export interface TemplateData {
     /** Set when the notice reaches someone other than the school's Head of School, saying why. */
     routingNote?: string;
   };
+  'policy-updated': {
+    givenName: string;
+    trustName: string;
+    policyTitle: string;
+    version: number;
+    changeSummary: string;
+    documentUrl: string;
+    dueDate: string;
+    ackUrl: string;
+  };
+  'policy-changed': {
+    givenName: string;
+    trustName: string;
+    policyTitle: string;
+    version: number;
+    changeSummary: string;
+    documentUrl: string;
+  };
+  'policy-live': {
+    givenName: string;
+    trustName: string;
+    policyTitle: string;
+    version: number;
+    change: 'substantive' | 'editorial';
+    changeSummary: string;
+    approvedOn: string;
+    reviewDueBy: string;
+    documentUrl: string;
+  };
   receipt: {
     givenName: string;
     trustName: string;

@@ -51,8 +51,11 @@ function headOfSchool(schoolId: string): string {
 /** A `Staff Onboarded` detail (the README's example) for a new person of our own. */
 function newStarter(label: string, overrides: Record<string, unknown> = {}) {
   const suffix = `${label}-${randomUUID().slice(0, 8)}`;
+  const example = examples['Staff Onboarded'];
   return {
-    ...examples['Staff Onboarded'],
+    ...example,
+    givenName: String(example.givenName),
+    schoolId: String(example.schoolId),
     staffId: `E2E-${suffix}`,
     email: `e2e.${suffix.toLowerCase()}@stmarys.example.org`,
     familyName: `Tester-${label}`,
@@ -88,10 +91,10 @@ async function firstEmail(to: string, match: (e: StoredEmail) => boolean = () =>
 }
 
 /** The welcome and the Head of School's induction notice for one new starter. */
-async function onboardingEmails(detail: { email: string; givenName: unknown; familyName: string; schoolId: unknown }) {
+async function onboardingEmails(detail: { email: string; givenName: string; familyName: string; schoolId: string }) {
   const welcome = await firstEmail(detail.email);
-  const notice = await firstEmail(headOfSchool(String(detail.schoolId)), (e) =>
-    (e.body.text ?? '').includes(`${String(detail.givenName)} ${detail.familyName}`),
+  const notice = await firstEmail(headOfSchool(detail.schoolId), (e) =>
+    (e.body.text ?? '').includes(`${detail.givenName} ${detail.familyName}`),
   );
   return { welcome, notice };
 }
@@ -122,7 +125,7 @@ describe('the local platform, end to end', () => {
     console.log(`time to ready ${(ctx.readyMs / 1000).toFixed(1)} s; time from PutEvents to the first email ${toFirstEmail} ms`);
 
     expect(welcome.subject).toContain('please read and confirm our policies');
-    expect(welcome.body.text).toContain(`Dear ${String(detail.givenName)},`);
+    expect(welcome.body.text).toContain(`Dear ${detail.givenName},`);
     expect(welcome.body.text).toMatch(/Confirm: \S+\/ack\/\S+/);
     expect(notice.subject).toContain('please cover the Use of Social Media Policy at induction');
     expect(notice.body.text).not.toContain('/ack/');
