@@ -20,7 +20,7 @@ const GET_LIMIT = 100;
 const IN_FLIGHT = 8;
 const ATTEMPTS = 10;
 
-type Item = Record<string, unknown>;
+type Item = object;
 
 async function inFlight<T>(tasks: (() => Promise<T>)[], limit = IN_FLIGHT): Promise<T[]> {
   const results: T[] = [];
@@ -56,10 +56,10 @@ export async function batchPut(db: DynamoDBDocumentClient, table: string, items:
 }
 
 /** Reads items by key from one table, 100 to a call, retrying unprocessed keys. */
-export async function batchGet(db: DynamoDBDocumentClient, table: string, keys: readonly Item[]): Promise<Item[]> {
+export async function batchGet(db: DynamoDBDocumentClient, table: string, keys: readonly Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
   const pages = await inFlight(
     chunk(keys, GET_LIMIT).map((part) => async () => {
-      const found: Item[] = [];
+      const found: Record<string, unknown>[] = [];
       let request: BatchGetCommandOutput['UnprocessedKeys'] = { [table]: { Keys: [...part], ConsistentRead: true } };
       for (let attempt = 0; request?.[table]?.Keys?.length; attempt++) {
         if (attempt >= ATTEMPTS) throw new Error(`DynamoDB left keys unprocessed after ${ATTEMPTS} attempts`);

@@ -12,13 +12,12 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { chunk, type IntendedEmail, type LedgerState } from '../domain/emails.ts';
+import type { IntendedEmail, LedgerState } from '../domain/emails.ts';
+import { batchGet, batchPut } from './batch.ts';
 import type { TemplateId } from '../email/template-ids.ts';
 
 export interface LedgerRow {
@@ -42,7 +41,6 @@ export interface LedgerRow {
   origin: { detailType: string; eventId: string };
 }
 
-const BATCH_GET_LIMIT = 100;
 
 export class LedgerRepository {
   private readonly db: DynamoDBDocumentClient;
@@ -60,18 +58,7 @@ export class LedgerRepository {
   async recordIntended(emails: readonly IntendedEmail[], origin: LedgerRow['origin'], now: Date): Promise<string[]> {
     const keys = await Promise.all(
       emails.map(async (email): Promise<string | null> => {
-        const row: LedgerRow = {
-          pk: email.key,
-          templateId: email.templateId,
-          recipient: email.to.email,
-          ...(email.to.staffId ? { recipientStaffId: email.to.staffId } : {}),
-          templateData: JSON.stringify(email.data),
-          state: 'queued',
-          attempts: 0,
-          createdAt: now.toISOString(),
-          updatedAt: now.toISOString(),
-          origin,
-        };
+        const row = this.newRow(email, origin, now);
         try {
           await this.db.send(
             new PutCommand({
@@ -93,23 +80,44 @@ export class LedgerRepository {
     return keys.filter((k): k is string => k !== null);
   }
 
+  /**
+   * Records intended emails in batches (BatchWriteItem), for a writer that holds a fan-out
+   * lease: on its first attempt no row of its own can exist yet, so the rows are written
+   * without reading; on a later attempt existing rows are read first and never
+   * overwritten (one `sent` must never become `queued` again). Returns the keys to queue.
+   */
+  async recordIntendedBatch(
+    emails: readonly IntendedEmail[],
+    origin: LedgerRow['origin'],
+    now: Date,
+    firstAttempt: boolean,
+  ): Promise<string[]> {
+    const existing = firstAttempt ? new Map<string, LedgerRow>() : await this.getMany(emails.map((e) => e.key));
+    const fresh = emails.filter((e) => !existing.has(e.key));
+    await batchPut(this.db, this.table, fresh.map((email) => this.newRow(email, origin, now)));
+    const stillQueued = [...existing.values()].filter((row) => row.state === 'queued').map((row) => row.pk);
+    return [...fresh.map((e) => e.key), ...stillQueued];
+  }
+
+  private newRow(email: IntendedEmail, origin: LedgerRow['origin'], now: Date): LedgerRow {
+    return {
+      pk: email.key,
+      templateId: email.templateId,
+      recipient: email.to.email,
+      ...(email.to.staffId ? { recipientStaffId: email.to.staffId } : {}),
+      templateData: JSON.stringify(email.data),
+      state: 'queued',
+      attempts: 0,
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+      origin,
+    };
+  }
+
   /** Reads rows by key (strongly consistent), retrying unprocessed keys. */
   async getMany(keys: readonly string[]): Promise<Map<string, LedgerRow>> {
-    const rows = new Map<string, LedgerRow>();
-    for (const part of chunk([...new Set(keys)], BATCH_GET_LIMIT)) {
-      let request: Record<string, { Keys: Record<string, string>[]; ConsistentRead: boolean }> | undefined = {
-        [this.table]: { Keys: part.map((pk) => ({ pk })), ConsistentRead: true },
-      };
-      for (let attempt = 0; request && attempt < 8; attempt++) {
-        if (attempt > 0) await backoff(attempt);
-        const out: BatchGetCommandOutput = await this.db.send(new BatchGetCommand({ RequestItems: request }));
-        for (const item of out.Responses?.[this.table] ?? []) rows.set(item.pk as string, item as LedgerRow);
-        const rest: { Keys?: Record<string, unknown>[] } | undefined = out.UnprocessedKeys?.[this.table];
-        request = rest?.Keys?.length ? { [this.table]: { Keys: rest.Keys as Record<string, string>[], ConsistentRead: true } } : undefined;
-      }
-      if (request) throw new Error('DynamoDB left ledger keys unprocessed after 8 attempts');
-    }
-    return rows;
+    const items = await batchGet(this.db, this.table, [...new Set(keys)].map((pk) => ({ pk })));
+    return new Map(items.map((item) => [item.pk as string, item as unknown as LedgerRow]));
   }
 
   async get(key: string): Promise<LedgerRow | undefined> {

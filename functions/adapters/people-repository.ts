@@ -55,6 +55,20 @@ export class PeopleRepository {
     }
   }
 
+  /** Everyone on record at a school (or `trust`), page by page. */
+  async *inSchool(schoolId: string): AsyncGenerator<Person[]> {
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :school AND begins_with(gsi1sk, :person)',
+        ExpressionAttributeValues: { ':school': `SCHOOL#${schoolId}`, ':person': 'PERSON#' },
+      },
+    );
+    for await (const page of pages) yield (page.Items ?? []).map(toPerson);
+  }
+
   /** Active people at a school (or `trust`) who hold a role, paging through the school. */
   async activeWithRole(schoolId: string, role: Role): Promise<Person[]> {
     const people: Person[] = [];

@@ -3,8 +3,9 @@
  *   current version: pk = POLICY#<policyId>, sk = CURRENT; also gsi1pk = POLICIES, gsi1sk = <policyId>
  *   each version:    pk = POLICY#<policyId>, sk = VERSION#<000001>
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { PolicyVersion } from '../domain/policy-update.ts';
 import type { CurrentPolicy } from '../domain/policies.ts';
 import { reviewIndexKeys } from './index-keys.ts';
 
@@ -44,11 +45,60 @@ export class PolicyRepository {
   }
 
   /** A policy's current version, or null if it is not registered. */
-  async getCurrent(policyId: string): Promise<CurrentPolicy | null> {
+  async getCurrent(policyId: string): Promise<(CurrentPolicy & Partial<PolicyVersion>) | null> {
     const out = await this.db.send(
       new GetCommand({ TableName: this.table, Key: { pk: `POLICY#${policyId}`, sk: 'CURRENT' }, ConsistentRead: true }),
     );
     return out.Item ? toPolicy(out.Item) : null;
+  }
+
+  /**
+   * Stores a new version and makes it current, in one transaction: the version item must
+   * not exist and the current one must be older. Returns false when either condition fails
+   * (the version exists, or a newer one is current): nothing was written.
+   */
+  async storeNewVersion(version: PolicyVersion, at: Date): Promise<boolean> {
+    const item = { pk: `POLICY#${version.policyId}`, entity: 'policy', ...version, registeredAt: at.toISOString() };
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...item, sk: versionSk(version.version) },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...item, sk: 'CURRENT', gsi1pk: 'POLICIES', gsi1sk: version.policyId, ...reviewIndexKeys(version) },
+                ConditionExpression: 'attribute_not_exists(pk) OR version < :v',
+                ExpressionAttributeValues: { ':v': version.version },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) return false;
+      throw error;
+    }
+  }
+
+  /** Every stored version of a policy, oldest first. */
+  async listVersions(policyId: string): Promise<PolicyVersion[]> {
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
+        ExpressionAttributeValues: { ':pk': `POLICY#${policyId}`, ':v': 'VERSION#' },
+        ConsistentRead: true,
+      }),
+    );
+    return (out.Items ?? []).map((item) => toPolicy(item) as PolicyVersion);
   }
 
   /** The current version of every policy. */

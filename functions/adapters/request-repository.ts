@@ -4,7 +4,8 @@
  *   a version's requests:  gsi1pk = POLICYVERSION#<policyId>#<version>, gsi1sk = PERSON#<staffId>
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { batchGet, batchPut } from './batch.ts';
 import type { AckRequest } from '../domain/onboarding.ts';
 import { pendingIndexKeys } from './index-keys.ts';
 
@@ -29,14 +30,7 @@ export class RequestRepository {
           await this.db.send(
             new PutCommand({
               TableName: this.table,
-              Item: {
-                ...requestKey(request.staffId, request.policyId, request.version),
-                entity: 'ack-request',
-                gsi1pk: `POLICYVERSION#${request.policyId}#${request.version}`,
-                gsi1sk: `PERSON#${request.staffId}`,
-                ...(request.status === 'pending' ? pendingIndexKeys(request) : {}),
-                ...request,
-              },
+              Item: this.item(request),
               ConditionExpression: 'attribute_not_exists(pk)',
             }),
           );
@@ -48,6 +42,84 @@ export class RequestRepository {
       }),
     );
     return created.reduce<number>((a, b) => a + b, 0);
+  }
+
+  /**
+   * Writes new requests in batches (BatchWriteItem, unconditional). Only for a writer that
+   * holds the fan-out lease and knows none of these exist yet (`firstAttempt`); otherwise
+   * the ones that exist are read first and left alone (an acknowledged request is never
+   * reset to pending). Returns how many were written.
+   */
+  async putNewBatch(requests: readonly AckRequest[], firstAttempt: boolean): Promise<number> {
+    let fresh = requests;
+    if (!firstAttempt && requests.length > 0) {
+      const existing = await batchGet(
+        this.db,
+        this.table,
+        requests.map((r) => requestKey(r.staffId, r.policyId, r.version)),
+      );
+      const seen = new Set(existing.map((item) => `${item.pk}|${item.sk}`));
+      fresh = requests.filter((r) => {
+        const k = requestKey(r.staffId, r.policyId, r.version);
+        return !seen.has(`${k.pk}|${k.sk}`);
+      });
+    }
+    await batchPut(this.db, this.table, fresh.map((r) => this.item(r)));
+    return fresh.length;
+  }
+
+  private item(request: AckRequest): Record<string, unknown> {
+    return {
+      ...requestKey(request.staffId, request.policyId, request.version),
+      entity: 'ack-request',
+      gsi1pk: `POLICYVERSION#${request.policyId}#${request.version}`,
+      gsi1sk: `PERSON#${request.staffId}`,
+      ...(request.status === 'pending' ? pendingIndexKeys(request) : {}),
+      ...request,
+    };
+  }
+
+  /** Every request of one policy version (the report's and the supersede step's query). */
+  async *ofVersion(policyId: string, version: number): AsyncGenerator<AckRequest[]> {
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :v',
+        ExpressionAttributeValues: { ':v': `POLICYVERSION#${policyId}#${version}` },
+      },
+    );
+    for await (const page of pages) yield (page.Items ?? []).map(toRequest);
+  }
+
+  /**
+   * pending → superseded for every pending request of an older version (a substantive new
+   * version replaces them), each a conditional write so that an acknowledgement recorded
+   * meanwhile is never overwritten. Returns how many were superseded.
+   */
+  async supersedePending(policyId: string, olderVersion: number, byVersion: number): Promise<number> {
+    let count = 0;
+    for await (const page of this.ofVersion(policyId, olderVersion)) {
+      for (const request of page.filter((r) => r.status === 'pending')) {
+        try {
+          await this.db.send(
+            new UpdateCommand({
+              TableName: this.table,
+              Key: requestKey(request.staffId, policyId, olderVersion),
+              UpdateExpression: 'SET #status = :superseded, supersededBy = :by REMOVE gsi2pk, gsi2sk',
+              ConditionExpression: '#status = :pending',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ':superseded': 'superseded', ':pending': 'pending', ':by': byVersion },
+            }),
+          );
+          count++;
+        } catch (error) {
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        }
+      }
+    }
+    return count;
   }
 
   async get(staffId: string, policyId: string, version: number): Promise<AckRequest | null> {
