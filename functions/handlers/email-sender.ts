@@ -63,6 +63,8 @@ export const handler = sqsBatchHandler(async (event, context) => {
     alreadySent: report.skipped,
     retrying: report.retry.size,
     flaggedDuplicates: report.flaggedDuplicates,
+    bulkCalls: report.bulkCalls,
+    maxDestinations: report.maxDestinations,
   });
   return { batchItemFailures: failures };
 });

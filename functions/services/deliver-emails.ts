@@ -38,10 +38,13 @@ export interface DeliveryReport {
   sent: number;
   skipped: number;
   flaggedDuplicates: number;
+  /** SendBulkEmail calls made, and the most destinations in one (never above 50). */
+  bulkCalls: number;
+  maxDestinations: number;
 }
 
 export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps): Promise<DeliveryReport> {
-  const report: DeliveryReport = { retry: new Set(), sent: 0, skipped: 0, flaggedDuplicates: 0 };
+  const report: DeliveryReport = { retry: new Set(), sent: 0, skipped: 0, flaggedDuplicates: 0, bulkCalls: 0, maxDestinations: 0 };
   const rows = await deps.ledger.getMany(keys);
   const toSend: { row: LedgerRow; flag: boolean }[] = [];
   for (const key of new Set(keys)) {
@@ -87,6 +90,8 @@ export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps)
       }
       if (claimed.length === 0) continue;
       let outcomes: Awaited<ReturnType<Mailer['sendBulk']>>;
+      report.bulkCalls++;
+      report.maxDestinations = Math.max(report.maxDestinations, claimed.length);
       try {
         outcomes = await deps.mailer.sendBulk(
           templateName,
