@@ -11,6 +11,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import { Construct } from 'constructs';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
+import { MAX_BULK_DESTINATIONS } from '../functions/domain/emails.ts';
 import { loadEmailTemplates } from '../functions/email/load-templates.ts';
 import { DeadLetterQueue, SecureQueue } from './secure-queue.ts';
 import { TrustFunction } from './trust-function.ts';
@@ -18,7 +19,8 @@ import { TrustFunction } from './trust-function.ts';
 /** A message the sender could not deliver after this many receives goes to the email DLQ. */
 export const EMAIL_MAX_RECEIVE_COUNT = 5;
 /** One SendBulkEmail call takes at most 50 destinations (the SES limit). */
-export const EMAIL_MAX_BATCH_SIZE = 50;
+/** Messages per sender invocation at most (each names up to 50 emails). */
+export const EMAIL_MAX_BATCH_SIZE = 10;
 export const EMAIL_MAX_BATCHING_WINDOW = Duration.seconds(2);
 export const EMAIL_SENDER_TIMEOUT = Duration.seconds(30);
 
@@ -33,7 +35,7 @@ export interface EmailSenderSizing {
   maxConcurrency: number;
   /** Emails per second each invocation may send: the configured rate shared out. The handler paces to it. */
   sendRatePerInvocation: number;
-  /** Messages per invocation: a full SendBulkEmail call, or fewer when a paced batch would not fit the timeout. */
+  /** Messages per invocation. Each message names up to 50 emails (one SendBulkEmail call). */
   batchSize: number;
 }
 
@@ -49,17 +51,23 @@ export interface EmailSenderSizing {
  *   good messages towards the DLQ.
  * - Each invocation sends at rate / maxConcurrency per second, so together they never
  *   exceed the rate.
- * - A batch is at most 50 (one SendBulkEmail call) and at most what that pace sends in
- *   two thirds of the timeout: with the SES sandbox's 1 email/s, batches of 10.
+ * - Each message names up to 50 emails (one SendBulkEmail call). A batch holds as many
+ *   messages as that pace sends in two thirds of the timeout, at least one and at most
+ *   10: at 7 emails/s per invocation and 30 s, 2 messages. (At the SES sandbox's 1/s a
+ *   full message does not fit; the sender hands back what it cannot send in time, which
+ *   then waits for the visibility timeout.)
  */
+/** Ledger keys per email-queue message (functions/adapters/email-queue.ts). */
+const EMAILS_PER_MESSAGE = MAX_BULK_DESTINATIONS;
+
 export function emailSenderSizing(maxSendRatePerSecond: number, timeout = EMAIL_SENDER_TIMEOUT): EmailSenderSizing {
   const maxConcurrency = Math.min(
     MAX_CONCURRENCY,
     Math.max(MIN_CONCURRENCY, Math.ceil(maxSendRatePerSecond / SENDS_PER_SECOND_PER_INVOCATION)),
   );
   const sendRatePerInvocation = maxSendRatePerSecond / maxConcurrency;
-  const fitsInTimeout = Math.floor(sendRatePerInvocation * timeout.toSeconds() * (2 / 3));
-  const batchSize = Math.max(1, Math.min(EMAIL_MAX_BATCH_SIZE, fitsInTimeout));
+  const emailsInTimeout = sendRatePerInvocation * timeout.toSeconds() * (2 / 3);
+  const batchSize = Math.max(1, Math.min(EMAIL_MAX_BATCH_SIZE, Math.floor(emailsInTimeout / EMAILS_PER_MESSAGE)));
   return { maxConcurrency, sendRatePerInvocation, batchSize };
 }
 

@@ -216,6 +216,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const lambda = [...functions.values()].find((f) => f.spec.name === fnName);
       if (!queue || !lambda) throw new Error(`event source mapping ${queueArn} → ${fnName} names something that does not exist locally`);
       const reportsFailures = ((props.FunctionResponseTypes as string[] | undefined) ?? []).includes('ReportBatchItemFailures');
+      // The mapping's batch size (SQS hands out at most 10 a receive; larger sizes are not gathered).
+      const batchSize = Math.min(10, Number(props.BatchSize ?? 10));
       pollers.push(
         (async () => {
           while (polling) {
@@ -223,7 +225,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
               const reply = await lambda.invoke(event);
               if (!reply.ok) throw new Error(reply.error.errorMessage);
               return reportsFailures ? (reply.result as { batchItemFailures: { itemIdentifier: string }[] }) : undefined;
-            }, { region }).catch((error: Error) => {
+            }, { region, maxMessages: batchSize }).catch((error: Error) => {
               if (polling) log(`event source ${queue.name}: ${error.message}`);
               return { received: 0, deleted: 0, failed: 0 };
             });

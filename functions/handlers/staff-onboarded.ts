@@ -62,7 +62,8 @@ export const handler = eventBridgeHandler('Staff Onboarded', async (detail, even
     existing,
     headsOfSchool,
     executiveHeadteachers,
-    changeAt: detail.occurredAt ?? event.time,
+    // As an instant in UTC, so that an offset in occurredAt cannot upset the ordering.
+    changeAt: new Date(detail.occurredAt ?? event.time).toISOString(),
     now,
     ackLink: (staffId, policyId, version, expiresAt) =>
       ackUrl(config.publicBaseUrl, signToken({ staffId, policyId, version, purpose: 'ack', expiresAt }, keys)),

@@ -7,8 +7,8 @@ describe('email sender sizing from the SES send rate', () => {
     // Prepare / act
     const sizing = emailSenderSizing(14);
 
-    // Assess: two invocations at 7 emails/s each, full SendBulkEmail batches
-    expect(sizing).toEqual({ maxConcurrency: 2, sendRatePerInvocation: 7, batchSize: 50 });
+    // Assess: two invocations at 7 emails/s each; 7/s for 20 s is 140 emails, two messages of 50
+    expect(sizing).toEqual({ maxConcurrency: 2, sendRatePerInvocation: 7, batchSize: 2 });
   });
 
   it('adds one invocation per 10 emails/s beyond that, never exceeding the rate in total', () => {
@@ -25,10 +25,13 @@ describe('email sender sizing from the SES send rate', () => {
     expect(emailSenderSizing(10_000).sendRatePerInvocation).toBe(10);
   });
 
-  it('shrinks the batch so that a paced batch fits in the timeout (SES sandbox: 1 email/s)', () => {
-    // 1/s shared by two invocations is 0.5/s each; 20 s (two thirds of 30 s) sends 10.
-    expect(emailSenderSizing(1)).toEqual({ maxConcurrency: 2, sendRatePerInvocation: 0.5, batchSize: 10 });
+  it('sizes the batch in messages of 50 emails that a paced invocation sends in two thirds of the timeout', () => {
+    // 1/s shared by two invocations is 0.5/s each: not even one full message fits; one at least.
+    expect(emailSenderSizing(1)).toEqual({ maxConcurrency: 2, sendRatePerInvocation: 0.5, batchSize: 1 });
     expect(emailSenderSizing(0.1).batchSize).toBe(1);
-    expect(emailSenderSizing(4, Duration.seconds(60)).batchSize).toBe(50);
+    // 10/s per invocation for 40 s (two thirds of 60 s) is 400 emails: 8 messages.
+    expect(emailSenderSizing(20, Duration.seconds(60)).batchSize).toBe(8);
+    // Never more than 10 messages.
+    expect(emailSenderSizing(10_000, Duration.seconds(900)).batchSize).toBe(10);
   });
 });
