@@ -166,7 +166,7 @@ describe('Staff Onboarded, end to end against the local servers', () => {
       schoolId: 'st-johns',
       status: 'active',
       managesOfficialChannels: true,
-      lastChangeAt: '2026-11-20T09:00:00Z',
+      lastChangeAt: '2026-11-20T09:00:00.000Z',
       gsi1pk: 'SCHOOL#st-johns',
     });
     const requests = await db.send(
