@@ -10,7 +10,9 @@ import { ContractError } from '../functions/contracts/events.ts';
 import { ConfigError } from '../functions/config/trust-config.ts';
 import { loadTrustConfig, } from '../functions/config/load-trust-config.ts';
 import { CliError, importDirectory, localDataDir, localTarget, publishDetail, type Target } from '../local/cli-commands.ts';
+import { moveCase, reportBreach, showCase } from '../local/case-commands.ts';
 import { portsFromEnvironment, startPlatform } from '../local/platform.ts';
+import { reportCommand } from '../local/report-command.ts';
 import { JavaMissingError } from '../local/servers.ts';
 
 const USAGE = `Usage: trust-notify <command> [options]
@@ -23,6 +25,15 @@ Commands:
   import <people.csv> [--silent]           upsert people from a directory CSV; without --silent
                                            new people are onboarded (Staff Onboarded)
   tick [--today YYYY-MM-DD]                fire the scheduled rules now (local platform)
+  report [--policy ID] [--version N] [--school ID] [--format table|csv|json] [--today YYYY-MM-DD]
+                                           compliance report: acknowledged / outstanding / overdue
+                                           per school and trust-wide, with the outstanding names
+  report-breach <report.json>              the breach and concern intake: stores the report,
+                                           opens a case, prints its id (POST /reports)
+  case <caseId> --show --as <staffId>      the case and its narrative, for someone with a role
+                                           on it (every read and refusal is recorded)
+  case <caseId> <triaged|investigating|closed> --by <staffId> [--note TEXT]
+                                           move a case on (recorded with who and when)
 
 Options for publish and import:
   --region <region>  --stack <name>        use AWS instead of the local platform
@@ -50,6 +61,7 @@ async function start(args: string[]) {
     ...(process.env.TPN_ASYNC_RETRY_DELAY_MS ? { asyncRetryDelayMs: Number(process.env.TPN_ASYNC_RETRY_DELAY_MS) } : {}),
     ...(process.env.TPN_DELIVERY_RETRY_BASE_MS ? { deliveryRetryBaseMs: Number(process.env.TPN_DELIVERY_RETRY_BASE_MS) } : {}),
     schedules: process.env.TPN_SCHEDULES !== 'off',
+    countRequests: process.env.TPN_COUNT_REQUESTS === '1',
   });
   const u = platform.urls;
   process.stdout.write(
@@ -117,6 +129,44 @@ async function main(argv: string[]) {
       process.exitCode = code;
       return;
     }
+    case 'report-breach': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { region: { type: 'string' }, stack: { type: 'string' } },
+        allowPositionals: true,
+      });
+      const [file] = positionals;
+      if (!file || positionals.length !== 1) throw new CliError('report-breach needs <report.json>');
+      process.stdout.write(`${await reportBreach(file, target(values))}\n`);
+      return;
+    }
+    case 'case': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: {
+          show: { type: 'boolean', default: false },
+          as: { type: 'string' },
+          by: { type: 'string' },
+          note: { type: 'string' },
+          region: { type: 'string' },
+          stack: { type: 'string' },
+        },
+        allowPositionals: true,
+      });
+      const [caseId, status] = positionals;
+      if (!caseId) throw new CliError('case needs <caseId> and --show --as <staffId>, or a status and --by <staffId>');
+      if (values.show) {
+        if (status || values.by || values.note) throw new CliError('case --show takes only --as <staffId>');
+        process.stdout.write(await showCase(caseId, values.as, target(values)));
+        return;
+      }
+      if (!status || positionals.length !== 2) throw new CliError('case needs a status (triaged, investigating or closed) and --by <staffId>, or --show');
+      process.stdout.write(await moveCase(caseId, status, values.by, values.note, target(values)));
+      return;
+    }
+    case 'report':
+      process.stdout.write(await reportCommand(rest));
+      return;
     case 'tick': {
       const { values } = parseArgs({ args: rest, options: { today: { type: 'string' } }, allowPositionals: false });
       const t = target({});

@@ -25,7 +25,7 @@ export const EMAIL_MAX_BATCHING_WINDOW = Duration.seconds(2);
 export const EMAIL_SENDER_TIMEOUT = Duration.seconds(30);
 
 /** Each sender invocation sends at most this many emails per second (see emailSenderSizing). */
-const SENDS_PER_SECOND_PER_INVOCATION = 10;
+const SENDS_PER_SECOND_PER_INVOCATION = 50;
 /** The SQS event source's maximum concurrency must be between 2 and 1000. */
 const MIN_CONCURRENCY = 2;
 const MAX_CONCURRENCY = 1000;
@@ -42,10 +42,10 @@ export interface EmailSenderSizing {
 /**
  * Sizes the email queue's consumer from the SES send rate (recipients per second).
  *
- * - Concurrency caps how many invocations send at once: max(2, ceil(rate / 10)). Two is
- *   the least the SQS event source allows; beyond that one more invocation per 10/s of
- *   rate, so each invocation paces itself to at most 10 emails/s and a batch of 50 takes
- *   five seconds or more, well inside the timeout. Maximum concurrency on the event source,
+ * - Concurrency caps how many invocations send at once: max(2, ceil(rate / 50)). Two is
+ *   the least the SQS event source allows; beyond that one more invocation per 50/s of
+ *   rate, so each invocation paces itself to at most 50 emails/s: one SendBulkEmail call
+ *   of 50 a second at most, well inside the timeout. Maximum concurrency on the event source,
  *   not reserved concurrency on the function: reserved concurrency below the poller's
  *   concurrency makes Lambda throttle SQS deliveries, which count as receives and push
  *   good messages towards the DLQ.

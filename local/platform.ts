@@ -22,6 +22,7 @@ import { deliver, type LocalRule, matchingRules, rulesFromTemplate } from './rou
 import { type Scheduler, startScheduler } from './schedule.ts';
 import { seedDemoTrust } from './seed.ts';
 import { startLocalServers, type LocalServers } from './servers.ts';
+import { RequestCounter, startCountingProxy } from './request-counter.ts';
 import { pollOnce } from './sqs-event-source.ts';
 import { startWebServer, type WebServer } from './web.ts';
 
@@ -64,6 +65,8 @@ export interface PlatformOptions {
   deliveryRetryBaseMs?: number;
   /** Run the scheduler on the wall clock (off in tests, which use `tick`). */
   schedules?: boolean;
+  /** Count the functions' requests to DynamoDB, SQS and SES (`GET /admin/requests`). */
+  countRequests?: boolean;
 }
 
 export interface Platform {
@@ -78,6 +81,8 @@ export interface Platform {
 }
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+/** Concurrent invocations of one SQS-driven function at most, on this machine (2 cores). */
+const MAX_LOCAL_CONCURRENCY = 8;
 
 /** The signing key for acknowledgement links, made once and kept with the data. */
 function localKeyRing(dataDir: string): string {
@@ -149,6 +154,41 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       );
     };
 
+    // The event bus first, so that the functions are given its real address (port 0 picks
+    // one); it routes by the template's rules once they are read below.
+    let routeEvent: ((busName: string, event: BusEvent) => Promise<void>) | undefined;
+    const busNames = [
+      ...new Set([
+        EVENT_BUS_NAME,
+        'default',
+        ...resourcesOfType(template, 'AWS::Events::EventBus').map(([id]) => resources.physicalName(id)),
+      ]),
+    ];
+    const bus: LocalEventBus = await startLocalEventBus({
+      port: ports.bus,
+      region,
+      account: LOCAL_ACCOUNT,
+      busNames,
+      deliver: (busName, event) => {
+        if (!routeEvent) throw new Error('the platform is still starting');
+        return routeEvent(busName, event);
+      },
+      onDeliveryError: (error) => log(`event bus: delivery failed: ${(error as Error).message}`),
+      log,
+    });
+    stops.push(() => bus.close());
+
+    // With `countRequests`, the functions reach the servers through counting proxies.
+    const counter = new RequestCounter();
+    const seen = { ...endpoints };
+    if (options.countRequests) {
+      for (const service of ['dynamodb', 'sqs', 'ses'] as const) {
+        const proxy = await startCountingProxy(service, endpoints[service], counter);
+        seen[service] = proxy.url;
+        stops.push(() => proxy.close());
+      }
+    }
+
     // Functions: the bundles synthesis built, with the template's environment resolved to
     // the local resources, plus the local endpoints and the local signing key.
     const localEnv: Record<string, string> = {
@@ -156,16 +196,24 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       AWS_DEFAULT_REGION: region,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
-      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
-      AWS_ENDPOINT_URL_SESV2: endpoints.ses,
-      AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${ports.bus}`,
+      AWS_ENDPOINT_URL_DYNAMODB: seen.dynamodb,
+      AWS_ENDPOINT_URL_SQS: seen.sqs,
+      AWS_ENDPOINT_URL_SESV2: seen.ses,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
       ACK_TOKEN_KEYS: localKeyRing(options.dataDir),
       TZ: 'UTC',
       NODE_OPTIONS: '--enable-source-maps',
     };
     const functions = new Map<string, LocalLambda>();
     const byArn = new Map<string, LocalLambda>();
+    const mappings = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping');
+    /** An SQS event source's maximum concurrency, within what this machine can run. */
+    const mappingConcurrency = (props: Record<string, unknown>) =>
+      Math.max(1, Math.min(MAX_LOCAL_CONCURRENCY, Number((props.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency ?? 2)));
+    const sandboxesFor = (logicalId: string) => {
+      const mapping = mappings.find(([, m]) => (m.Properties?.FunctionName as { Ref?: string } | undefined)?.Ref === logicalId);
+      return mapping ? mappingConcurrency(mapping[1].Properties ?? {}) : 2;
+    };
     const invokeConfigs = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig');
     for (const [logicalId, fn] of resourcesOfType(template, 'AWS::Lambda::Function')) {
       const props = fn.Properties ?? {};
@@ -199,6 +247,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         log,
         logFile: join(options.dataDir, 'logs', 'functions.log'),
         asyncRetryDelayMs: options.asyncRetryDelayMs ?? 1_000,
+        maxSandboxes: sandboxesFor(logicalId),
       });
       functions.set(logicalId, lambda);
       byArn.set(spec.arn, lambda);
@@ -208,7 +257,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     // SQS event sources: poll each queue and hand batches to its function.
     let polling = true;
     const pollers: Promise<void>[] = [];
-    for (const [, mapping] of resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')) {
+    for (const [, mapping] of mappings) {
       const props = mapping.Properties ?? {};
       const queueArn = String(resources.resolve(props.EventSourceArn));
       const queue = queueByArn.get(queueArn);
@@ -218,8 +267,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const reportsFailures = ((props.FunctionResponseTypes as string[] | undefined) ?? []).includes('ReportBatchItemFailures');
       // The mapping's batch size (SQS hands out at most 10 a receive; larger sizes are not gathered).
       const batchSize = Math.min(10, Number(props.BatchSize ?? 10));
+      // As many pollers as the mapping's maximum concurrency: each runs one batch at a time.
+      const concurrency = mappingConcurrency(props);
       pollers.push(
-        (async () => {
+        ...Array.from({ length: concurrency }, async () => {
           while (polling) {
             const result = await pollOnce(clients.sqs, queue, async (event) => {
               const reply = await lambda.invoke(event);
@@ -231,7 +282,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
             });
             if (result.received === 0) await new Promise((resolve) => setTimeout(resolve, 200));
           }
-        })(),
+        }),
       );
     }
     stops.push(async () => {
@@ -255,17 +306,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const matched = matchingRules(rules, busName, event);
       await Promise.all(matched.flatMap((rule) => rule.targets.map((target) => deliver(rule, target, event, deliveryDeps))));
     };
-    const busNames = [...new Set([EVENT_BUS_NAME, 'default', ...rules.map((r) => r.busName)])];
-    const bus: LocalEventBus = await startLocalEventBus({
-      port: ports.bus,
-      region,
-      account: LOCAL_ACCOUNT,
-      busNames,
-      deliver: route,
-      onDeliveryError: (error) => log(`event bus: delivery failed: ${(error as Error).message}`),
-      log,
-    });
-    stops.push(() => bus.close());
+    routeEvent = route;
 
     // Scheduled rules: a scheduled event per firing, as EventBridge sends them.
     const scheduled = rules.filter((r) => r.schedule && r.state === 'ENABLED');
@@ -336,7 +377,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         return reply.ok ? (reply.result as APIGatewayProxyStructuredResultV2) : null;
       },
     };
-    const web: WebServer = await startWebServer({ port: ports.web, config, health, tick, functionStats, httpApi, log });
+    const web: WebServer = await startWebServer({
+      port: ports.web,
+      config,
+      health,
+      tick,
+      functionStats,
+      httpApi,
+      requestCounts: { get: () => counter.snapshot(), reset: () => counter.reset() },
+      log,
+    });
     stops.push(() => web.close());
     const urls = {
       bus: bus.url,

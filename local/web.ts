@@ -31,6 +31,8 @@ export interface WebServerOptions {
     routes: HttpRoute[];
     invoke: (functionArn: string, event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2 | null>;
   };
+  /** The functions' request counts (`GET /admin/requests`, `POST /admin/requests/reset`), when counted. */
+  requestCounts?: { get(): Record<string, number>; reset(): void };
   /** Invocation counts per function (`GET /admin/functions`). */
   functionStats: () => Record<string, unknown>;
   log: (line: string) => void;
@@ -46,7 +48,8 @@ function send(res: ServerResponse, status: number, type: string, body: string) {
   res.end(body);
 }
 
-async function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<string> {
+// 256 KB: a breach report's narrative (20,000 characters) JSON-escaped at worst fits (POST /reports).
+async function readBody(req: IncomingMessage, limit = 256 * 1024): Promise<string> {
   let size = 0;
   const chunks: Buffer[] = [];
   for await (const chunk of req) {
@@ -100,6 +103,13 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       }
       if (req.method === 'GET' && url.pathname === '/admin/functions') {
         return send(res, 200, 'application/json', JSON.stringify(options.functionStats()));
+      }
+      if (options.requestCounts && url.pathname === '/admin/requests') {
+        return send(res, 200, 'application/json', JSON.stringify(options.requestCounts.get()));
+      }
+      if (options.requestCounts && req.method === 'POST' && url.pathname === '/admin/requests/reset') {
+        options.requestCounts.reset();
+        return send(res, 200, 'application/json', '{}');
       }
       if (req.method === 'POST' && url.pathname === '/admin/tick') {
         const body = JSON.parse((await readBody(req)) || '{}') as { today?: unknown };

@@ -10,10 +10,11 @@
  * Every transition is a conditional write on the expected state, so two consumers can
  * never both claim one email.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   PutCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { IntendedEmail, LedgerState } from '../domain/emails.ts';
@@ -129,32 +130,90 @@ export class LedgerRepository {
    * null if someone else changed it first.
    */
   async claim(row: LedgerRow, now: Date, flagPossibleDuplicate: boolean): Promise<LedgerRow | null> {
-    const sameSending = row.state === 'sending' ? ' AND sendingSince = :since' : '';
     try {
       const out = await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: row.pk },
-          UpdateExpression: `SET #state = :sending, sendingSince = :now, updatedAt = :now, attempts = attempts + :one${
-            flagPossibleDuplicate ? ', possibleDuplicate = :true' : ''
-          }`,
-          ConditionExpression: `#state = :expected${sameSending}`,
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':sending': 'sending',
-            ':expected': row.state,
-            ':now': now.toISOString(),
-            ':one': 1,
-            ...(flagPossibleDuplicate ? { ':true': true } : {}),
-            ...(sameSending ? { ':since': row.sendingSince } : {}),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
+        new UpdateCommand({ TableName: this.table, ...this.claimUpdate(row, now, flagPossibleDuplicate), ReturnValues: 'ALL_NEW' }),
       );
       return out.Attributes as LedgerRow;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return null;
       throw error;
+    }
+  }
+
+  /** The conditional update that moves a row to `sending` if it is still as it was read. */
+  private claimUpdate(row: LedgerRow, now: Date, flagPossibleDuplicate: boolean) {
+    const sameSending = row.state === 'sending' ? ' AND sendingSince = :since' : '';
+    return {
+      Key: { pk: row.pk },
+      UpdateExpression: `SET #state = :sending, sendingSince = :now, updatedAt = :now, attempts = attempts + :one${
+        flagPossibleDuplicate ? ', possibleDuplicate = :true' : ''
+      }`,
+      ConditionExpression: `#state = :expected${sameSending}`,
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: {
+        ':sending': 'sending',
+        ':expected': row.state,
+        ':now': now.toISOString(),
+        ':one': 1,
+        ...(flagPossibleDuplicate ? { ':true': true } : {}),
+        ...(sameSending ? { ':since': row.sendingSince } : {}),
+      },
+    };
+  }
+
+  /**
+   * Claims many rows in one TransactWriteItems call (up to 100; the sender's chunks are 50):
+   * one request instead of one per email. If any row changed since it was read, the whole
+   * transaction is cancelled and each row is claimed on its own, so the others still go.
+   * Returns the rows now held in `sending`.
+   */
+  async claimMany(items: readonly { row: LedgerRow; flag: boolean }[], now: Date): Promise<LedgerRow[]> {
+    if (items.length === 0) return [];
+    if (items.length === 1 || items.length > 100) {
+      const out = await Promise.all(items.map(({ row, flag }) => this.claim(row, now, flag)));
+      return out.filter((r): r is LedgerRow => r !== null);
+    }
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: items.map(({ row, flag }) => ({ Update: { TableName: this.table, ...this.claimUpdate(row, now, flag) } })),
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const out = await Promise.all(items.map(({ row, flag }) => this.claim(row, now, flag)));
+      return out.filter((r): r is LedgerRow => r !== null);
+    }
+    const at = now.toISOString();
+    return items.map(({ row, flag }) => ({
+      ...row,
+      state: 'sending' as const,
+      sendingSince: at,
+      updatedAt: at,
+      attempts: row.attempts + 1,
+      ...(flag ? { possibleDuplicate: true } : {}),
+    }));
+  }
+
+  /** sending → sent for many rows in one TransactWriteItems call, each conditional on `sending`. */
+  async markSentMany(sent: readonly { key: string; messageId: string }[], now: Date): Promise<void> {
+    if (sent.length === 0) return;
+    if (sent.length === 1 || sent.length > 100) {
+      await Promise.all(sent.map((s) => this.markSent(s.key, s.messageId, now)));
+      return;
+    }
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: sent.map((s) => ({
+            Update: { TableName: this.table, ...this.transitionUpdate(s.key, 'sent', now, { messageId: s.messageId, sentAt: now.toISOString() }) },
+          })),
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      await Promise.all(sent.map((s) => this.markSent(s.key, s.messageId, now).catch(() => undefined)));
     }
   }
 
@@ -174,23 +233,26 @@ export class LedgerRepository {
   }
 
   private async transition(key: string, to: LedgerState, now: Date, fields: Record<string, string>): Promise<void> {
-    const names = Object.keys(fields);
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: key },
-        UpdateExpression: `SET #state = :to, updatedAt = :now${names.map((n) => `, #${n} = :${n}`).join('')}`,
-        ConditionExpression: '#state = :sending',
-        ExpressionAttributeNames: { '#state': 'state', ...Object.fromEntries(names.map((n) => [`#${n}`, n])) },
-        ExpressionAttributeValues: {
-          ':to': to,
-          ':now': now.toISOString(),
-          ':sending': 'sending',
-          ...Object.fromEntries(names.map((n) => [`:${n}`, fields[n]])),
-        },
-      }),
-    );
+    await this.db.send(new UpdateCommand({ TableName: this.table, ...this.transitionUpdate(key, to, now, fields) }));
   }
+
+  /** The conditional update that moves a row out of `sending`. */
+  private transitionUpdate(key: string, to: LedgerState, now: Date, fields: Record<string, string>) {
+    const names = Object.keys(fields);
+    return {
+      Key: { pk: key },
+      UpdateExpression: `SET #state = :to, updatedAt = :now${names.map((n) => `, #${n} = :${n}`).join('')}`,
+      ConditionExpression: '#state = :sending',
+      ExpressionAttributeNames: { '#state': 'state', ...Object.fromEntries(names.map((n) => [`#${n}`, n])) },
+      ExpressionAttributeValues: {
+        ':to': to,
+        ':now': now.toISOString(),
+        ':sending': 'sending',
+        ...Object.fromEntries(names.map((n) => [`:${n}`, fields[n]])),
+      },
+    };
+  }
+
 }
 
 export function backoff(attempt: number, baseMs = 50, capMs = 2_000): Promise<void> {

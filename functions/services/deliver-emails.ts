@@ -75,18 +75,14 @@ export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps)
         continue;
       }
       await deps.pace.take(part.length);
-      const claimed: LedgerRow[] = [];
+      const claimed = await deps.ledger.claimMany(part, deps.now());
+      const held = new Set(claimed.map((r) => r.pk));
       for (const { row, flag } of part) {
-        const mine = await deps.ledger.claim(row, deps.now(), flag);
-        if (!mine) {
-          report.retry.add(row.pk);
-          continue;
-        }
-        if (flag) {
+        if (!held.has(row.pk)) report.retry.add(row.pk);
+        else if (flag) {
           report.flaggedDuplicates++;
           deps.log('Resending an email whose earlier attempt may have been sent', { ledgerKeyHash: keyHash(row.pk) });
         }
-        claimed.push(mine);
       }
       if (claimed.length === 0) continue;
       let outcomes: Awaited<ReturnType<Mailer['sendBulk']>>;
@@ -109,12 +105,12 @@ export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps)
         }
         continue;
       }
+      const sent: { key: string; messageId: string }[] = [];
       await Promise.all(
         claimed.map(async (row, i) => {
           const outcome = outcomes[i];
           if (outcome?.status === 'sent') {
-            await deps.ledger.markSent(row.pk, outcome.messageId, deps.now());
-            report.sent++;
+            sent.push({ key: row.pk, messageId: outcome.messageId });
           } else if (outcome?.status === 'failed') {
             await deps.ledger.markFailed(row.pk, outcome.code, deps.now());
             report.retry.add(row.pk);
@@ -124,6 +120,8 @@ export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps)
           }
         }),
       );
+      await deps.ledger.markSentMany(sent, deps.now());
+      report.sent += sent.length;
     }
   }
   return report;
