@@ -50,8 +50,16 @@ export class DataTables extends Construct {
      * | a policy's current version pointer     | pk = POLICY#<policyId>, sk = CURRENT                            |
      * | a policy's versions                    | pk = POLICY#<policyId>, sk = VERSION#<000001> (begins_with)     |
      * | every policy's current version         | gsi1: gsi1pk = POLICIES, gsi1sk = <policyId>                    |
+     * | a review notice, once per cycle        | pk = POLICY#<policyId>,                                         |
+     * |   (claimed, then published)            |   sk = REVIEWNOTICE#<000001>#<reviewDueBy>#<stage>#<occurrence> |
+     * | a recorded review ("no change")        | pk = POLICY#<policyId>, sk = REVIEWED#<000001>#<reviewedOn>     |
      * | the requests of one policy version     | gsi1: gsi1pk = POLICYVERSION#<policyId>#<version>,              |
      * |                                        |       gsi1sk = PERSON#<staffId>                                 |
+     * | a breach or concern case               | pk = CASE#<caseId>, sk = CASE                                   |
+     * | its timeline, in order                 | pk = CASE#<caseId>, sk begins_with TIMELINE#                    |
+     * |                                        |   (TIMELINE#<iso instant>#<000001>; narratives: lib/case-intake.ts) |
+     * | the year's case number sequence        | pk = COUNTER#CASE, sk = <year>                                  |
+     * | a report already taken (its eventId)   | pk = INTAKE#<eventId>, sk = INTAKE                              |
      *
      * `expiresAt` (epoch seconds) lets DynamoDB delete items whose retention has run out;
      * items without it are kept.
@@ -75,6 +83,8 @@ export class DataTables extends Construct {
      * |------------------------------------------|------------------------------------------------------------|
      * | pending requests due by a date           | gsi2pk = PENDING#<shard 0-7>, gsi2sk <= <dueOn>~           |
      * |   (sharded by staffId so a 10,000-person fan-out does not write one index partition)   |
+     * | acknowledged requests, acknowledged on   | gsi2pk = ACKED#<shard 0-7>, gsi2sk <= <date>~              |
+     * |   or before a date (the refreshers)      |   (gsi2sk = <acknowledged on>#<staffId>#<policyId>#<ver>)  |
      * | current policy versions by review date   | gsi2pk = REVIEW, gsi2sk <= <reviewDueBy>~                  |
      * | open cases by triage deadline            | gsi2pk = TRIAGE, gsi2sk <= <deadline>~                     |
      */

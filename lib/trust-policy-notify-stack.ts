@@ -18,7 +18,10 @@ import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { DETAIL_TYPES, type DetailType } from '../functions/contracts/events.ts';
 import { AckEndpoint } from './ack-endpoint.ts';
 import { AckTokenKey } from './ack-token-key.ts';
+import { CaseIntake } from './case-intake.ts';
 import { DataTables } from './data-tables.ts';
+import { PolicyFanout } from './policy-fanout.ts';
+import { SesFeedback } from './ses-feedback.ts';
 import { TrustEmail } from './trust-email.ts';
 import { TrustEventBus } from './trust-event-bus.ts';
 import { TrustFunction } from './trust-function.ts';
@@ -43,6 +46,8 @@ export class TrustPolicyNotifyStack extends Stack {
   readonly email: TrustEmail;
   readonly ackTokenKey: AckTokenKey;
   readonly ackEndpoint: AckEndpoint;
+  /** Breach and concern intake: the narrative table and its key, POST /reports, the intake function. */
+  readonly caseIntake: CaseIntake;
   /** Every function, by name: the event handlers, the email sender and the acknowledgement endpoint. */
   readonly functions = new Map<string, TrustFunction>();
 
@@ -69,6 +74,27 @@ export class TrustPolicyNotifyStack extends Stack {
       .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
       .bindSecretReader(this.ackTokenKey, 'ACK_TOKEN_SECRET_ARN');
+
+    // People changes (functions/domain/people-changes.ts).
+    this.onEvent(config, {
+      name: 'StaffUpdated',
+      on: DETAIL_TYPES.staffUpdated,
+      entry: 'functions/handlers/staff-updated.ts',
+      description: 'Staff Updated: applies the changed fields, requests only newly applicable policies, queues one policies-to-confirm email',
+    })
+      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
+      .bindSecretReader(this.ackTokenKey, 'ACK_TOKEN_SECRET_ARN');
+    this.onEvent(config, {
+      name: 'StaffLeft',
+      on: DETAIL_TYPES.staffLeft,
+      entry: 'functions/handlers/staff-left.ts',
+      description: 'Staff Left: marks the person left, cancels their pending requests, asks leadership to rotate the credentials of the channels they managed',
+    })
+      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL');
 
     this.onEvent(config, {
       name: 'PolicyAcknowledged',
@@ -100,6 +126,132 @@ export class TrustPolicyNotifyStack extends Stack {
     // mapped to it before deploying: the emailed links are built from publicBaseUrl.
     this.ackEndpoint = new AckEndpoint(this, 'AckEndpoint', { handler: ack });
 
+    // A new policy version: stored, then fanned out school by school (lib/policy-fanout.ts).
+    const fanout = new PolicyFanout(this, 'PolicyFanout', {
+      config,
+      dataTable: this.tables.dataTable,
+      ledgerTable: this.tables.ledgerTable,
+      emailQueue: this.email.queue,
+      ackTokenKey: this.ackTokenKey,
+    });
+    this.functions.set('PolicyFanout', fanout.worker);
+    this.onEvent(config, {
+      name: 'PolicyUpdated',
+      on: DETAIL_TYPES.policyUpdated,
+      entry: 'functions/handlers/policy-updated.ts',
+      description: 'Policy Updated: stores the version, supersedes older requests, tells the committee, queues the fan-out',
+    })
+      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
+      .bindQueueSender(fanout.queue, 'FANOUT_QUEUE_URL');
+
+    // The review cycle (functions/domain/review-cycle.ts): a daily scan at 06:00 UTC (07:00 in
+    // British Summer Time; "today" is the London date either way) publishes Policy Review Due
+    // at each configured stage, once per cycle; its handler tells the person responsible and
+    // the governing committee; Policy Reviewed (no change) opens the next cycle.
+    this.onSchedule(config, {
+      name: 'ReviewScanner',
+      schedule: 'cron(0 6 * * ? *)',
+      entry: 'functions/handlers/review-scanner.ts',
+      description: 'Daily review scanner: publishes Policy Review Due for each policy at its current review stage, once per cycle',
+    })
+      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindEventBus(this.events.bus, 'EVENT_BUS_NAME');
+    this.onEvent(config, {
+      name: 'PolicyReviewDue',
+      on: DETAIL_TYPES.policyReviewDue,
+      entry: 'functions/handlers/policy-review-due.ts',
+      description: 'Policy Review Due: queues the review notice to the person responsible and the governing committee',
+    })
+      .bindTable(this.tables.dataTable, 'read', 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL');
+    this.onEvent(config, {
+      name: 'PolicyReviewed',
+      on: DETAIL_TYPES.policyReviewed,
+      entry: 'functions/handlers/policy-reviewed.ts',
+      description: 'Policy Reviewed: records the review and sets the next review date; notices of the closed cycle stop',
+    }).bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME');
+
+    // Chasing (functions/domain/reminders.ts, refreshers.ts): a daily scan at 07:00 UTC (08:00
+    // in British Summer Time; "today" is the London date either way) reminds people with
+    // overdue acknowledgements, then lists them in one digest per Head of School and a
+    // trust-wide roll-up, reports undeliverable addresses to HR and the line manager, and
+    // opens refresher cycles (§6a). It queries the pending and acknowledged indexes (never a
+    // scan), signs fresh links, and sends nothing on the bus. Five minutes, because a
+    // refresher day for a large trust touches every person once.
+    this.onSchedule(config, {
+      name: 'ReminderScanner',
+      schedule: 'cron(0 7 * * ? *)',
+      entry: 'functions/handlers/reminder-scanner.ts',
+      description: 'Daily reminder scanner: reminders for overdue acknowledgements, Head of School digests, trust roll-up, undeliverable notices, refreshers',
+      timeout: Duration.minutes(5),
+    })
+      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
+      .bindSecretReader(this.ackTokenKey, 'ACK_TOKEN_SECRET_ARN');
+
+
+    // Breach and concern cases (DESIGN.md "Breach and concern intake and routing",
+    // functions/domain/breach-routing.ts): the intake stores the narrative in its own
+    // KMS-encrypted table and publishes Breach Reported without it; the handler routes the
+    // case and emails each person told; an hourly job escalates cases not triaged in time.
+    this.caseIntake = new CaseIntake(this, 'CaseIntake', {
+      config,
+      dataTable: this.tables.dataTable,
+      dataKey: this.tables.key,
+      bus: this.events.bus,
+    });
+    this.functions.set('ReportIntake', this.caseIntake.intake);
+    this.onEvent(config, {
+      name: 'BreachReported',
+      on: DETAIL_TYPES.breachReported,
+      entry: 'functions/handlers/breach-reported.ts',
+      description: 'Breach Reported: routes the case, records who is told and why on its timeline, queues the case notices',
+    })
+      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL');
+    this.onSchedule(config, {
+      name: 'TriageEscalation',
+      schedule: 'cron(0 * * * ? *)',
+      entry: 'functions/handlers/triage-escalation.ts',
+      description: 'Hourly: escalates cases not triaged in time (Head of School, then Executive Headteacher) and re-announces unrouted ones',
+    })
+      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
+      .bindEventBus(this.events.bus, 'EVENT_BUS_NAME');
+    new CfnOutput(this, 'NarrativeTableName', {
+      value: this.caseIntake.narrativeTable.tableName,
+      description: 'Breach and concern narratives (read with trust-notify case --show)',
+    });
+    new CfnOutput(this, 'ReportsApiUrl', { value: this.caseIntake.url, description: 'The breach and concern intake: POST /reports, signed with SigV4' });
+    new CfnOutput(this, 'ReportSubmitterPolicyArn', {
+      value: this.caseIntake.submitterPolicy.managedPolicyArn,
+      description: 'Attach to the role of a system that submits breach reports',
+    });
+    new CfnOutput(this, 'CaseReaderPolicyArn', {
+      value: this.caseIntake.caseReaderPolicy.managedPolicyArn,
+      description: 'Attach to the role safeguarding operators use for trust-notify case',
+    });
+
+    // Bounces and complaints (lib/ses-feedback.ts, functions/domain/email-feedback.ts): SES
+    // publishes them to the default bus only; a rule there forwards them to trust-events, where
+    // a handler marks the address undeliverable and tells HR and, for a notice the person must
+    // act on, their line manager.
+    const sesFeedback = new SesFeedback(this, 'SesFeedback', {
+      config,
+      configurationSet: this.email.configurationSet,
+      events: this.events,
+      dataTable: this.tables.dataTable,
+      ledgerTable: this.tables.ledgerTable,
+      emailQueue: this.email.queue,
+    });
+    this.functions.set('SesFeedback', sesFeedback.handler);
+
     this.outputs();
   }
 
@@ -107,8 +259,16 @@ export class TrustPolicyNotifyStack extends Stack {
    * A function run on a schedule (UTC cron, e.g. `cron(0 6 * * ? *)` for 06:00 daily): the
    * daily scanners. Domain code works out "today" in Europe/London from the event's time.
    */
-  private onSchedule(config: TrustConfig, job: { name: string; schedule: string; entry: string; description: string }): TrustFunction {
-    const fn = new TrustFunction(this, `${job.name}Function`, { entry: job.entry, description: job.description, config });
+  private onSchedule(
+    config: TrustConfig,
+    job: { name: string; schedule: string; entry: string; description: string; timeout?: Duration },
+  ): TrustFunction {
+    const fn = new TrustFunction(this, `${job.name}Function`, {
+      entry: job.entry,
+      description: job.description,
+      config,
+      ...(job.timeout ? { timeout: job.timeout } : {}),
+    });
     this.events.schedule(`${job.name}Schedule`, events.Schedule.expression(job.schedule), fn, job.description);
     this.functions.set(job.name, fn);
     return fn;

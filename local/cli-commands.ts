@@ -60,7 +60,7 @@ function eventBridge(target: Target): EventBridgeClient {
   });
 }
 
-async function stackOutputs(target: Target): Promise<Record<string, string>> {
+export async function stackOutputs(target: Target): Promise<Record<string, string>> {
   if (target.kind === 'aws') {
     const out = await new CloudFormationClient({ region: target.region }).send(new DescribeStacksCommand({ StackName: target.stack }));
     const outputs = out.Stacks?.[0]?.Outputs ?? [];

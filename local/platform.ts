@@ -13,6 +13,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { EVENT_BUS_NAME } from '../functions/contracts/events.ts';
+import { loadComplianceReport } from '../functions/services/compliance-report.ts';
 import { cachedSynth, resourcesOfType } from './cloud-template.ts';
 import { httpRoutesFromTemplate } from './http-api.ts';
 import { type BusEvent, type LocalEventBus, startLocalEventBus } from './event-bus.ts';
@@ -385,6 +386,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       functionStats,
       httpApi,
       requestCounts: { get: () => counter.snapshot(), reset: () => counter.reset() },
+      report: (query) => loadComplianceReport({ db: DynamoDBDocumentClient.from(clients.dynamodb), table: dataTable, config }, query),
       log,
     });
     stops.push(() => web.close());

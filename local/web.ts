@@ -7,6 +7,7 @@
  * - `GET /admin/functions`: each local function's invocation, error and retry counts;
  * - `POST /admin/tick` (`{"today":"YYYY-MM-DD"}`): fires the scheduled rules now
  *   (`trust-notify tick`);
+ * - `GET /reports/compliance?policy=&version=&school=`: the compliance report as a page;
  * - `GET /`: an index of the above.
  * Every page carries security headers and no script at all.
  */
@@ -19,6 +20,9 @@ import { marked } from 'marked';
 import { REPO_ROOT } from '../functions/config/load-trust-config.ts';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { escapeHtml, page, SECURITY_HEADERS } from '../functions/http/pages.ts';
+import { complianceReportBody, reportErrorBody } from '../functions/http/report-page.ts';
+import type { ComplianceReport } from '../functions/domain/compliance-report.ts';
+import { type ReportQuery, ReportQueryError, reportSchools } from '../functions/services/compliance-report.ts';
 import { type HttpRoute, INTEGRATION_FAILURE, matchRoute, toHttpApiEvent } from './http-api.ts';
 
 export interface WebServerOptions {
@@ -35,6 +39,8 @@ export interface WebServerOptions {
   requestCounts?: { get(): Record<string, number>; reset(): void };
   /** Invocation counts per function (`GET /admin/functions`). */
   functionStats: () => Record<string, unknown>;
+  /** The compliance report (`GET /reports/compliance`), from the data table. */
+  report?: (query: ReportQuery) => Promise<ComplianceReport>;
   log: (line: string) => void;
 }
 
@@ -101,6 +107,21 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         const markdown = readFileSync(join(REPO_ROOT, policy.document), 'utf8');
         return html(200, policy.title, await marked.parse(markdown))(res);
       }
+      if (req.method === 'GET' && url.pathname === '/reports/compliance' && options.report) {
+        const form = Object.fromEntries(['policy', 'version', 'school'].map((k) => [k, url.searchParams.get(k) || undefined]));
+        const schools = reportSchools(config);
+        const title = 'Compliance report';
+        if (form.version !== undefined && !/^[1-9]\d{0,8}$/.test(form.version)) {
+          return html(400, title, reportErrorBody('version must be a positive whole number', form, schools))(res);
+        }
+        try {
+          const report = await options.report({ policyId: form.policy, version: form.version ? Number(form.version) : undefined, schoolId: form.school });
+          return html(200, `${title}: ${report.title}`, complianceReportBody(report, form, schools))(res);
+        } catch (error) {
+          if (error instanceof ReportQueryError) return html(404, title, reportErrorBody(error.message, form, schools))(res);
+          throw error;
+        }
+      }
       if (req.method === 'GET' && url.pathname === '/admin/functions') {
         return send(res, 200, 'application/json', JSON.stringify(options.functionStats()));
       }
@@ -123,7 +144,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         const links = config.policies
           .map((p) => `<li><a href="/policies/${p.policyId}/v${p.version}">${escapeHtml(p.title)}</a> (version ${p.version})</li>`)
           .join('');
-        return html(200, config.trust.name, `<h1>${escapeHtml(config.trust.name)}: policy notifications</h1><h2>Policies</h2><ul>${links}</ul><p><a href="/health">Platform health</a></p>`)(res);
+        return html(200, config.trust.name, `<h1>${escapeHtml(config.trust.name)}: policy notifications</h1><h2>Policies</h2><ul>${links}</ul><p><a href="/health">Platform health</a></p>${options.report ? '<p><a href="/reports/compliance">Compliance report</a></p>' : ''}`)(res);
       }
       return html(404, 'Not found', '<h1>Not found</h1>')(res);
     } catch (error) {

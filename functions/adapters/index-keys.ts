@@ -15,6 +15,19 @@ export function pendingIndexKeys(request: { staffId: string; policyId: string; v
   };
 }
 
+/**
+ * Acknowledged requests, by the Europe/London date of the acknowledgement, sharded like the
+ * pending ones: the refresher scan (functions/handlers/reminder-scanner.ts) asks for those
+ * acknowledged on or before a date with a query (`gsi2sk <= <date>~`), never a scan.
+ */
+export function acknowledgedIndexKeys(request: { staffId: string; policyId: string; version: number }, acknowledgedOn: string) {
+  const shard = createHash('sha256').update(request.staffId).digest()[0] ?? 0;
+  return {
+    gsi2pk: `ACKED#${shard % PENDING_SHARDS}`,
+    gsi2sk: `${acknowledgedOn}#${request.staffId}#${request.policyId}#${String(request.version).padStart(6, '0')}`,
+  };
+}
+
 /** A policy's current version, by the date its review is due by. */
 export function reviewIndexKeys(policy: { policyId: string; reviewDueBy: string }) {
   return { gsi2pk: 'REVIEW', gsi2sk: `${policy.reviewDueBy}#${policy.policyId}` };

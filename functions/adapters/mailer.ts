@@ -17,6 +17,11 @@ export interface BulkEntry {
   to: string;
   /** Template data as JSON text. */
   data: string;
+  /**
+   * Message tags for this destination (`ReplacementTags`): SES returns them in every event
+   * about the email, so a bounce names its recipient (functions/contracts/ses-events.ts).
+   */
+  tags?: { Name: string; Value: string }[];
 }
 
 export type SendOutcome = { status: 'sent'; messageId: string } | { status: 'retry' | 'failed'; code: string };
@@ -56,6 +61,7 @@ export class Mailer {
         BulkEmailEntries: entries.map((entry) => ({
           Destination: { ToAddresses: [entry.to] },
           ReplacementEmailContent: { ReplacementTemplate: { ReplacementTemplateData: entry.data } },
+          ...(entry.tags && entry.tags.length > 0 ? { ReplacementTags: entry.tags } : {}),
         })),
       }),
     );

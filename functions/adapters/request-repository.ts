@@ -2,12 +2,15 @@
  * Acknowledgement requests in the data table (access patterns: lib/data-tables.ts).
  *   a person's requests:   pk = PERSON#<staffId>, sk = REQUEST#<policyId>#<000001>
  *   a version's requests:  gsi1pk = POLICYVERSION#<policyId>#<version>, gsi1sk = PERSON#<staffId>
+ *   pending, by due date:  gsi2pk = PENDING#<shard>, gsi2sk = <dueOn>#<staffId>#<policyId>#<000001>
+ *   acknowledged, by date: gsi2pk = ACKED#<shard>, gsi2sk = <acknowledged on>#<staffId>#<policyId>#<000001>
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGet, batchPut } from './batch.ts';
+import { londonDate } from '../domain/dates.ts';
 import type { AckRequest } from '../domain/onboarding.ts';
-import { pendingIndexKeys } from './index-keys.ts';
+import { acknowledgedIndexKeys, PENDING_SHARDS, pendingIndexKeys } from './index-keys.ts';
 
 export const requestKey = (staffId: string, policyId: string, version: number) => ({
   pk: `PERSON#${staffId}`,
@@ -146,11 +149,18 @@ export class RequestRepository {
         new UpdateCommand({
           TableName: this.table,
           Key: requestKey(staffId, policyId, version),
-          // Leaves the pending index (gsi2): the reminder scan no longer sees it.
-          UpdateExpression: 'SET #status = :acknowledged, acknowledgedAt = :at, ackTokenId = :token REMOVE gsi2pk, gsi2sk',
+          // Moves from the pending index to the acknowledged one (gsi2): the reminder scan no
+          // longer sees it, and the refresher scan finds it once its period has passed.
+          UpdateExpression: 'SET #status = :acknowledged, acknowledgedAt = :at, ackTokenId = :token, gsi2pk = :ackedPk, gsi2sk = :ackedSk',
           ConditionExpression: '#status = :pending',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':acknowledged': 'acknowledged', ':pending': 'pending', ':at': at.toISOString(), ':token': tokenId },
+          ExpressionAttributeValues: {
+            ':acknowledged': 'acknowledged',
+            ':pending': 'pending',
+            ':at': at.toISOString(),
+            ':token': tokenId,
+            ...prefixed(acknowledgedIndexKeys({ staffId, policyId, version }, londonDate(at))),
+          },
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -172,6 +182,160 @@ export class RequestRepository {
     );
     return (out.Items ?? []).map(toRequest);
   }
+
+  /**
+   * pending → cancelled for every pending request of a person (they left), each a
+   * conditional write so that an acknowledgement recorded meanwhile is never overwritten.
+   * A cancelled request leaves the pending index (gsi2), so the reminder scan no longer
+   * sees it. Returns how many this call cancelled (0 on a redelivery).
+   */
+  async cancelPending(staffId: string, at: Date): Promise<number> {
+    let count = 0;
+    for (const request of (await this.forPerson(staffId)).filter((r) => r.status === 'pending')) {
+      try {
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: requestKey(staffId, request.policyId, request.version),
+            UpdateExpression: 'SET #status = :cancelled, cancelledAt = :at REMOVE gsi2pk, gsi2sk',
+            ConditionExpression: '#status = :pending',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':cancelled': 'cancelled', ':pending': 'pending', ':at': at.toISOString() },
+          }),
+        );
+        count++;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
+    return count;
+  }
+
+  // -------------------------------------------------------------------------------
+  // The daily reminder and refresher scan (functions/handlers/reminder-scanner.ts).
+
+  /**
+   * Pending requests due before `today`, by querying each shard of the pending index
+   * (`gsi2pk = PENDING#<n>, gsi2sk < <today>`: never a table scan). The index is eventually
+   * consistent, so each page is read again from the table (strongly consistent) and only
+   * requests still pending are yielded: one acknowledged a moment ago is not chased.
+   */
+  async *overdue(today: string): AsyncGenerator<AckRequest[]> {
+    for (let shard = 0; shard < PENDING_SHARDS; shard++) {
+      yield* this.indexPages(`PENDING#${shard}`, 'gsi2sk < :bound', today, 'pending');
+    }
+  }
+
+  /**
+   * Acknowledged requests whose acknowledgement was on or before `date` (Europe/London), by
+   * querying each shard of the acknowledged index (`gsi2pk = ACKED#<n>, gsi2sk <= <date>~`),
+   * read again from the table; only requests still acknowledged are yielded.
+   */
+  async *acknowledgedOnOrBefore(date: string): AsyncGenerator<AckRequest[]> {
+    for (let shard = 0; shard < PENDING_SHARDS; shard++) {
+      yield* this.indexPages(`ACKED#${shard}`, 'gsi2sk <= :bound', `${date}~`, 'acknowledged');
+    }
+  }
+
+  private async *indexPages(partition: string, range: string, bound: string, status: AckRequest['status']): AsyncGenerator<AckRequest[]> {
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.table,
+        IndexName: 'gsi2',
+        KeyConditionExpression: `gsi2pk = :partition AND ${range}`,
+        ExpressionAttributeValues: { ':partition': partition, ':bound': bound },
+        ProjectionExpression: 'pk, sk',
+      },
+    );
+    for await (const page of pages) {
+      const keys = (page.Items ?? []).map((item) => ({ pk: item.pk, sk: item.sk }));
+      if (keys.length === 0) continue;
+      const fresh = (await batchGet(this.db, this.table, keys)).map(toRequest).filter((r) => r.status === status);
+      if (fresh.length > 0) yield fresh;
+    }
+  }
+
+  /**
+   * Records reminder `n` on a pending request: only if its count is still `n - 1` and it is
+   * in the same refresher cycle (the state the scan read), so a retried scan never counts a
+   * reminder twice. Returns false when something changed it first (acknowledged, counted).
+   */
+  recordReminder(request: AckRequest, n: number, today: string): Promise<boolean> {
+    return this.conditionalUpdate(request, {
+      UpdateExpression: 'SET reminderCount = :n, lastRemindedOn = :today',
+      ConditionExpression: `#status = :pending AND reminderCount = :previous AND ${sameCycle(request)}`,
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':n': n, ':today': today, ':pending': 'pending', ':previous': n - 1, ':cycle': request.refreshCycle ?? 0 },
+    });
+  }
+
+  /** Records escalation `n` (listed in the Head of School's digest), conditional like {@link recordReminder}. */
+  recordEscalation(request: AckRequest, n: number, today: string): Promise<boolean> {
+    const previous = n === 1 ? '(attribute_not_exists(escalationCount) OR escalationCount = :previous)' : 'escalationCount = :previous';
+    return this.conditionalUpdate(request, {
+      UpdateExpression: 'SET escalationCount = :n, lastEscalatedOn = :today',
+      ConditionExpression: `#status = :pending AND ${previous} AND ${sameCycle(request)}`,
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':n': n, ':today': today, ':pending': 'pending', ':previous': n - 1, ':cycle': request.refreshCycle ?? 0 },
+    });
+  }
+
+  /**
+   * Opens a refresher cycle (functions/domain/refreshers.ts): `next` (pending, the cycle
+   * after, the old acknowledgement in its history) replaces the request, only if it is still
+   * acknowledged with the acknowledgement the scan read. It moves to the pending index.
+   */
+  async startRefresherCycle(read: AckRequest, next: AckRequest): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: this.item(next),
+          ConditionExpression: '#status = :acknowledged AND acknowledgedAt = :read',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':acknowledged': 'acknowledged', ':read': read.acknowledgedAt },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Takes an acknowledged request out of the refresher index (nothing to ask), if it is as read. Its acknowledgement stays. */
+  leaveRefresherIndex(request: AckRequest): Promise<boolean> {
+    return this.conditionalUpdate(request, {
+      UpdateExpression: 'REMOVE gsi2pk, gsi2sk',
+      ConditionExpression: '#status = :acknowledged AND acknowledgedAt = :read',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':acknowledged': 'acknowledged', ':read': request.acknowledgedAt },
+    });
+  }
+
+  private async conditionalUpdate(
+    request: AckRequest,
+    update: Pick<ConstructorParameters<typeof UpdateCommand>[0], 'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>,
+  ): Promise<boolean> {
+    try {
+      await this.db.send(new UpdateCommand({ TableName: this.table, Key: requestKey(request.staffId, request.policyId, request.version), ...update }));
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+}
+
+/** The request is still in the refresher cycle the scan read (`:cycle`; absent means 0). */
+function sameCycle(request: AckRequest): string {
+  return (request.refreshCycle ?? 0) === 0 ? '(attribute_not_exists(refreshCycle) OR refreshCycle = :cycle)' : 'refreshCycle = :cycle';
+}
+
+/** `{gsi2pk, gsi2sk}` as the `:ackedPk`, `:ackedSk` values of an update. */
+function prefixed(keys: { gsi2pk: string; gsi2sk: string }): Record<string, string> {
+  return { ':ackedPk': keys.gsi2pk, ':ackedSk': keys.gsi2sk };
 }
 
 function toRequest(item: Record<string, unknown>): AckRequest {

@@ -191,6 +191,8 @@ function schemasFor(mode: Mode) {
         version: positiveInt,
         staffId,
         acknowledgedAt: isoDateTime,
+        /** Set from the first refresher cycle on (§6a): the same version acknowledged again, with a receipt of its own. */
+        refreshCycle: positiveInt.optional(),
       },
       mode,
     ),

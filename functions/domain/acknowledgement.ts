@@ -43,6 +43,10 @@ export function decideAck(method: 'GET' | 'POST', claims: TokenClaims, state: Ac
       sameToken: request.ackTokenId === claims.tokenId,
     };
   }
+  // A link used in an earlier refresher cycle (functions/domain/refreshers.ts) stays used:
+  // it shows that acknowledgement and never records the new cycle.
+  const used = request.acknowledgements?.find((past) => past.ackTokenId === claims.tokenId);
+  if (used) return { kind: 'already-acknowledged', status: 409, acknowledgedAt: used.acknowledgedAt, sameToken: false };
   // A newer version replaces this one: the link is for a superseded version.
   if (request.status === 'superseded' || claims.version < currentVersion) {
     return { kind: 'superseded', status: 410, currentVersion };

@@ -72,6 +72,190 @@ export interface TemplateData {
     acknowledgedOn: string;
     documentUrl: string;
   };
+  /** `Staff Updated`: policies that newly apply to someone already on record (not a second welcome). */
+  'policies-to-confirm': {
+    givenName: string;
+    trustName: string;
+    schoolName: string;
+    dueDate: string;
+    policies: PolicyLink[];
+  };
+  /** `Staff Left`: leadership are told to change the login details of an official channel the leaver managed (§8a.ii). */
+  'credential-rotation': {
+    recipientGivenName: string;
+    trustName: string;
+    channelName: string;
+    platform: string;
+    ownerSchoolName: string;
+    leaverName: string;
+    /** True when the leaving date has come; false for a date still ahead. */
+    hasLeft: boolean;
+    leftOn: string;
+    /** Set when the notice reaches someone other than the channel's leadership, saying why. */
+    routingNote?: string;
+  };
+  /** `Policy Review Due`: to the person responsible and the governing committee (functions/domain/review-cycle.ts). */
+  'review-due': {
+    givenName: string;
+    trustName: string;
+    /** "Policy review overdue", "Policy review due in 30 days", "Policy review due today". */
+    headline: string;
+    policyTitle: string;
+    policyId: string;
+    version: number;
+    /** As the policy states it: "2023 (by 31 December 2023)" or "25 November 2027". */
+    reviewDue: string;
+    /** "overdue by 151 weeks and 2 days", "due in 7 days", "due today". */
+    status: string;
+    /** Why this person is told, e.g. "the person responsible for this policy (Trust Network Manager)". */
+    reason: string;
+    ownerRole: string;
+    committee: string;
+    reviewPeriod: string;
+    documentUrl: string;
+    /** Set when nobody holds the owner role: the committee is told so. */
+    ownerNote?: string;
+  };
+  /**
+   * `Breach Reported` and triage escalations (functions/domain/case-notices.ts): the case
+   * reference, category, school, flags and a link, and nothing else: never the narrative,
+   * the subject, the reporter or why this person was chosen (that could point at the subject).
+   */
+  'case-notice': {
+    trustName: string;
+    caseId: string;
+    categoryLabel: string;
+    schoolName: string;
+    flags: { label: string }[];
+    caseUrl: string;
+    /** Set on an escalation: "Not triaged within 24 hours: escalated to you as Head of School." */
+    escalation?: string;
+  };
+  /** An overdue acknowledgement: the n-th of at most `maxReminders` (functions/domain/reminders.ts). */
+  reminder: {
+    givenName: string;
+    trustName: string;
+    policyTitle: string;
+    version: number;
+    documentUrl: string;
+    ackUrl: string;
+    /** "9 December 2026". */
+    dueDate: string;
+    /** "7 days". */
+    overdueBy: string;
+    reminderNumber: number;
+    maxReminders: number;
+    /** The last reminder: after it the Head of School is told. */
+    finalReminder: boolean;
+    /** Set in a refresher cycle (§6a): the person is re-confirming a policy they confirmed before. */
+    refresher: boolean;
+  };
+  /** One per Head of School per day: their people still outstanding after the reminders (functions/domain/reminders.ts). */
+  'head-digest': {
+    recipientGivenName: string;
+    trustName: string;
+    /** "9 December 2026". */
+    date: string;
+    count: number;
+    people: DigestPerson[];
+    /** People at the same schools who are overdue and still being reminded (not listed). */
+    stillBeingReminded: number;
+    /** Set when some of these people come to the recipient as next in line, saying why. */
+    routingNote?: string;
+  };
+  /** One per day to the trust's leadership: counts per school (functions/domain/reminders.ts). */
+  'trust-rollup': {
+    recipientGivenName: string;
+    trustName: string;
+    date: string;
+    schools: RollupSchool[];
+    totalOverdue: number;
+    totalBeingReminded: number;
+    totalEscalated: number;
+    totalNewlyEscalated: number;
+    totalUndeliverable: number;
+    /** Set when nobody holds the leadership roles and the integration contact is told. */
+    routingNote?: string;
+  };
+  /** Someone who cannot be emailed has an overdue acknowledgement: HR and their line manager are told instead (DESIGN.md "Audience"). */
+  'undeliverable-notice': {
+    recipientGivenName: string;
+    trustName: string;
+    personName: string;
+    schoolName: string;
+    policyTitle: string;
+    version: number;
+    documentUrl: string;
+    dueDate: string;
+    /** Why this recipient: "their line manager", "the trust's HR advisor". */
+    reason: string;
+    routingNote?: string;
+  };
+  /** A refresher cycle opens (§6a: the policy is "revisited ... via regular staff training"). */
+  refresher: {
+    givenName: string;
+    trustName: string;
+    policyTitle: string;
+    version: number;
+    documentUrl: string;
+    ackUrl: string;
+    dueDate: string;
+    /** When the person last confirmed it: "25 November 2025 at 14:05". */
+    lastAcknowledgedOn: string;
+    /** "12 months". */
+    period: string;
+  };
+  /**
+   * SES reported a hard bounce or a complaint: the address is marked undeliverable, and HR
+   * (and, for a notice the person must act on, their line manager) is told instead
+   * (functions/domain/email-feedback.ts). Every text is one of a fixed set: never the
+   * receiving server's diagnostic text.
+   */
+  'undeliverable-address': {
+    recipientGivenName: string;
+    trustName: string;
+    personName: string;
+    schoolName: string;
+    /** What SES reported, in plain words: "emails to their address are returned as undeliverable". */
+    cause: string;
+    /** What the email that did not arrive was: "the welcome email asking them to read and confirm the trust's policies". */
+    noticeLabel: string;
+    /** A notice the person must act on (a request to read and confirm a policy). */
+    mandatory: boolean;
+    hasOutstanding: boolean;
+    /** Their acknowledgements still pending, so that the notice still reaches them. */
+    outstanding: { policyTitle: string; version: number; dueDate: string; documentUrl: string }[];
+    /** Why this recipient: "the trust's HR advisor", "their line manager". */
+    reason: string;
+    /** What the recipient is asked to do about the address. */
+    action: string;
+    routingNote?: string;
+  };
+}
+
+/** One person in a Head of School's digest. */
+export interface DigestPerson {
+  name: string;
+  schoolName: string;
+  policyTitle: string;
+  version: number;
+  dueDate: string;
+  overdueBy: string;
+  remindersSent: number;
+  /** Listed for the first time, or again after another `everyDays` (functions/domain/reminders.ts). */
+  isNew: boolean;
+  /** E.g. "email address undeliverable: HR and their line manager have been told". */
+  note?: string;
+}
+
+/** One school's line in the trust-wide roll-up. */
+export interface RollupSchool {
+  schoolName: string;
+  overdue: number;
+  beingReminded: number;
+  escalated: number;
+  newlyEscalated: number;
+  undeliverable: number;
 }
 
 export type IntendedEmail = {
@@ -89,9 +273,62 @@ export const ledgerKey = {
   welcome: (staffId: string) => `person#${staffId}#welcome`,
   /** One induction notice per new person per recipient (§1f). */
   inductionNotice: (staffId: string, recipientStaffId: string) => `person#${staffId}#induction-notice#${recipientStaffId}`,
-  /** One receipt per person per policy version acknowledged. */
-  receipt: (staffId: string, policyId: string, version: number) => `person#${staffId}#receipt#${policyId}#v${version}`,
+  /**
+   * One receipt per person per policy version acknowledged, and one more per refresher
+   * cycle (§6a; `#r<cycle>` from cycle 1 on, so cycle 0 keeps its original key).
+   */
+  receipt: (staffId: string, policyId: string, version: number, refreshCycle = 0) =>
+    `person#${staffId}#receipt#${policyId}#v${version}${cycleSuffix(refreshCycle)}`,
+  /**
+   * One email per person per HR change that made policies newly apply (`Staff Updated`,
+   * keyed by the event's `eventId`, else its EventBridge id): a redelivery of that change
+   * sends nothing more, whatever was acknowledged meanwhile.
+   */
+  policiesToConfirm: (staffId: string, eventId: string) => `person#${staffId}#policies-to-confirm#${eventId}`,
+  /** One notice per official channel, leaver and recipient (§8a.ii). */
+  credentialRotation: (channelId: string, leaverStaffId: string, recipient: string) =>
+    `channel#${channelId}#credential-rotation#${leaverStaffId}#${recipient}`,
+  /**
+   * One review notice per stage occurrence per recipient, per cycle: the cycle's due date is
+   * part of the key (DESIGN.md's `review#policy#version#stage#occurrence` plus the cycle and
+   * the recipient), because a version reviewed with no change keeps its number and its next
+   * cycle's stages must be able to send again.
+   */
+  reviewDue: (policyId: string, version: number, reviewDate: string, stage: string, occurrence: number, recipientStaffId: string) =>
+    `review#${policyId}#v${version}#${reviewDate}#${stage}#${occurrence}#${recipientStaffId}`,
+  /** One notice per case per recipient (DESIGN.md: case#recipient#kind). */
+  caseNotice: (caseId: string, recipient: string) => `case#${caseId}#${recipient}#notice`,
+  /** One notice per case, escalation level and recipient. */
+  caseEscalation: (caseId: string, level: number, recipient: string) => `case#${caseId}#${recipient}#escalation-${level}`,
+  /**
+   * Reminders (functions/domain/reminders.ts): the n-th reminder of a request, once, whatever
+   * day a retried scan runs (`#r<cycle>` before n in a refresher cycle).
+   */
+  reminder: (policyId: string, version: number, staffId: string, n: number, refreshCycle = 0) =>
+    `reminder#${policyId}#v${version}#${staffId}${cycleSuffix(refreshCycle)}#${n}`,
+  /** One Head of School digest per recipient per day (a Europe/London date). */
+  headDigest: (recipient: string, date: string) => `digest#${recipient}#${date}`,
+  /** One trust-wide roll-up per day per recipient (trust leadership). */
+  trustRollup: (date: string, recipient: string) => `rollup#${date}#${recipient}`,
+  /** An undeliverable address is reported once per request (and cycle) to each recipient (HR, the line manager). */
+  undeliverableNotice: (policyId: string, version: number, staffId: string, recipient: string, refreshCycle = 0) =>
+    `undeliverable#${policyId}#v${version}#${staffId}${cycleSuffix(refreshCycle)}#${recipient}`,
+  /** The email that opens a refresher cycle (§6a), once per cycle. */
+  refresher: (policyId: string, version: number, staffId: string, refreshCycle: number) =>
+    `refresher#${policyId}#v${version}#${staffId}${cycleSuffix(refreshCycle)}`,
+  /**
+   * A bounced or complained-about address is reported once per person, address and
+   * recipient (functions/domain/email-feedback.ts): a redelivered SES event, or several
+   * emails in flight to the same dead address, tell each recipient once. `addressKey` is a
+   * hash of the address, so a corrected address that fails later is reported again.
+   */
+  undeliverableAddress: (staffId: string, addressKey: string, recipient: string) => `bounce#${staffId}#${addressKey}#${recipient}`,
 };
+
+/** `#r<n>` for a refresher cycle n ≥ 1; nothing for the first request, whose keys predate refreshers. */
+function cycleSuffix(refreshCycle: number): string {
+  return refreshCycle > 0 ? `#r${refreshCycle}` : '';
+}
 
 /** SES accepts at most 50 destinations in one SendBulkEmail call (DESIGN.md "Email"). */
 export const MAX_BULK_DESTINATIONS = 50;

@@ -16,7 +16,7 @@ import type { StaffOnboarded } from '../contracts/events.ts';
 import { TRUST_SCHOOL_ID } from '../contracts/roles.ts';
 import { schoolName, type TrustConfig } from '../config/trust-config.ts';
 import { addDays, formatLongDate, londonDate } from './dates.ts';
-import { ledgerKey, type IntendedEmail } from './emails.ts';
+import { ledgerKey, type IntendedEmail, type PolicyLink } from './emails.ts';
 import { canBeEmailed, displayName, personFromHr, policyAppliesTo, type Person } from './people.ts';
 import type { CurrentPolicy } from './policies.ts';
 
@@ -33,6 +33,30 @@ export interface AckRequest {
   reminderCount: number;
   /** Set once acknowledged: when, and with which link (a token id, never the token). */
   acknowledgedAt?: string;
+  ackTokenId?: string;
+  /** The event that asked for it (`<detail-type>#<eventId>`), where a redelivery must recognise its own requests (functions/domain/people-changes.ts). */
+  requestedBy?: string;
+  /** Set when cancelled (the person left). */
+  cancelledAt?: string;
+  /** The Europe/London date of the last reminder (functions/domain/reminders.ts). */
+  lastRemindedOn?: string;
+  /** How many times the person went into their Head of School's digest, and when last (functions/domain/reminders.ts). */
+  escalationCount?: number;
+  lastEscalatedOn?: string;
+  /**
+   * The refresher cycle this request is in (§6a; functions/domain/refreshers.ts): absent or
+   * 0 for the first request, n for the n-th time the same version is asked again.
+   */
+  refreshCycle?: number;
+  /** The acknowledgements of earlier cycles of this request, oldest first, kept for the audit. */
+  acknowledgements?: PastAcknowledgement[];
+}
+
+/** One finished cycle of a request: when it was asked and acknowledged, and with which link. */
+export interface PastAcknowledgement {
+  refreshCycle: number;
+  requestedAt: string;
+  acknowledgedAt: string;
   ackTokenId?: string;
 }
 
@@ -63,32 +87,14 @@ export function planOnboarding(detail: StaffOnboarded, ctx: OnboardingContext): 
 
   const person = personFromHr(detail, ctx.changeAt, ctx.existing);
 
-  // Listed in the configuration's order (the seed policy first), then any others by title.
-  const rank = (id: string) => {
-    const i = ctx.config.policies.findIndex((p) => p.policyId === id);
-    return i === -1 ? ctx.config.policies.length : i;
-  };
-  const applicable = ctx.policies
-    .filter((policy) => policyAppliesTo(policy, person))
-    .sort((a, b) => rank(a.policyId) - rank(b.policyId) || a.title.localeCompare(b.title));
-  const today = londonDate(ctx.now);
-  const dueOn = addDays(today, ctx.config.acknowledgement.dueDays);
-  const requests: AckRequest[] = applicable.map((policy) => ({
-    staffId: person.staffId,
-    schoolId: person.schoolId,
-    policyId: policy.policyId,
-    version: policy.version,
-    status: 'pending',
-    requestedAt: ctx.now.toISOString(),
-    dueOn,
-    reminderCount: 0,
-  }));
+  const applicable = applicablePolicies(ctx.policies, person, ctx.config);
+  const dueOn = ackDueOn(ctx.config, ctx.now);
+  const requests = pendingRequests(person, applicable, dueOn, ctx.now);
 
   const emails: IntendedEmail[] = [];
   if (applicable.length === 0) return { kind: 'apply', person, requests, emails };
 
   const school = schoolName(ctx.config, person.schoolId);
-  const linkExpiry = new Date(ctx.now.getTime() + ctx.config.acknowledgement.linkValidDays * 86_400_000);
   if (canBeEmailed(person)) {
     emails.push({
       key: ledgerKey.welcome(person.staffId),
@@ -99,12 +105,7 @@ export function planOnboarding(detail: StaffOnboarded, ctx: OnboardingContext): 
         trustName: ctx.config.trust.name,
         schoolName: school,
         dueDate: formatLongDate(dueOn),
-        policies: applicable.map((policy) => ({
-          title: policy.title,
-          version: policy.version,
-          documentUrl: policy.documentUrl,
-          ackUrl: ctx.ackLink(person.staffId, policy.policyId, policy.version, linkExpiry),
-        })),
+        policies: policyLinks(person.staffId, applicable, ctx),
       },
     });
   }
@@ -128,6 +129,63 @@ export function planOnboarding(detail: StaffOnboarded, ctx: OnboardingContext): 
     });
   }
   return { kind: 'apply', person, requests, emails };
+}
+
+/**
+ * The policies that ask this person to acknowledge them (§2a; §8h.i), in the
+ * configuration's order (the seed policy first), then any others by title.
+ */
+export function applicablePolicies(
+  policies: readonly CurrentPolicy[],
+  person: Parameters<typeof policyAppliesTo>[1],
+  config: TrustConfig,
+): CurrentPolicy[] {
+  const rank = (id: string) => {
+    const i = config.policies.findIndex((p) => p.policyId === id);
+    return i === -1 ? config.policies.length : i;
+  };
+  return policies
+    .filter((policy) => policyAppliesTo(policy, person))
+    .sort((a, b) => rank(a.policyId) - rank(b.policyId) || a.title.localeCompare(b.title));
+}
+
+/** When a request made now is due: the configured number of days after today (Europe/London). */
+export function ackDueOn(config: TrustConfig, now: Date): string {
+  return addDays(londonDate(now), config.acknowledgement.dueDays);
+}
+
+/** A pending acknowledgement request per policy (§1f, §2a). */
+export function pendingRequests(
+  person: Pick<Person, 'staffId' | 'schoolId'>,
+  policies: readonly CurrentPolicy[],
+  dueOn: string,
+  now: Date,
+): AckRequest[] {
+  return policies.map((policy) => ({
+    staffId: person.staffId,
+    schoolId: person.schoolId,
+    policyId: policy.policyId,
+    version: policy.version,
+    status: 'pending',
+    requestedAt: now.toISOString(),
+    dueOn,
+    reminderCount: 0,
+  }));
+}
+
+/** One signed, expiring acknowledgement link per policy, for the email that asks (DESIGN.md "Acknowledgement links"). */
+export function policyLinks(
+  staffId: string,
+  policies: readonly CurrentPolicy[],
+  ctx: Pick<OnboardingContext, 'config' | 'now' | 'ackLink'>,
+): PolicyLink[] {
+  const linkExpiry = new Date(ctx.now.getTime() + ctx.config.acknowledgement.linkValidDays * 86_400_000);
+  return policies.map((policy) => ({
+    title: policy.title,
+    version: policy.version,
+    documentUrl: policy.documentUrl,
+    ackUrl: ctx.ackLink(staffId, policy.policyId, policy.version, linkExpiry),
+  }));
 }
 
 interface InductionRecipient {

@@ -20,6 +20,13 @@ export interface Person {
   lineManagerStaffId?: string;
   managesOfficialChannels: boolean;
   status: PersonStatus;
+  /**
+   * The day HR says the person left or will leave (`Staff Left`). A date still to come
+   * leaves `status` active until then: readers use `isActiveOn`, which treats the person
+   * as left from that day on (DESIGN.md "Order": "a leftOn in the future takes effect on
+   * that date").
+   */
+  leftOn?: string;
   /** False once SES reports a hard bounce or complaint; sends then go to HR and the line manager. */
   emailDeliverable: boolean;
   /** When the last HR change applied to this person happened (`occurredAt`, else the event time). */
@@ -63,6 +70,17 @@ export function policyAppliesTo(
 /** People who may be sent email: not left, and their address not marked undeliverable. */
 export function canBeEmailed(person: Pick<Person, 'status' | 'emailDeliverable'>): boolean {
   return person.status === 'active' && person.emailDeliverable;
+}
+
+/**
+ * Whether the person is still with the trust on `today` (a Europe/London date,
+ * `londonDate(now)`): not marked left, and no `leftOn` on or before today. The rule every
+ * fan-out and report applies, so that a leaver whose leaving date was in the future when
+ * HR told us drops out on that day without a write (DESIGN.md "Audience": people who left
+ * are excluded from sends; "Order").
+ */
+export function isActiveOn(person: Pick<Person, 'status' | 'leftOn'>, today: string): boolean {
+  return person.status === 'active' && (person.leftOn === undefined || person.leftOn > today);
 }
 
 export function displayName(person: Pick<Person, 'givenName' | 'familyName'>): string {

@@ -18,7 +18,7 @@ import type { TrustConfig } from '../config/trust-config.ts';
 import { addDays, addMonths, formatLongDate, londonDate } from './dates.ts';
 import type { IntendedEmail } from './emails.ts';
 import type { AckRequest } from './onboarding.ts';
-import { canBeEmailed, type Person, policyAppliesTo } from './people.ts';
+import { canBeEmailed, isActiveOn, type Person, policyAppliesTo } from './people.ts';
 import type { CurrentPolicy } from './policies.ts';
 
 /** A stored policy version, with what kind of change made it and the event that did. */
@@ -112,7 +112,7 @@ export function planFanOut(people: readonly Person[], ctx: FanOutContext): FanOu
   const linkExpiry = new Date(now.getTime() + config.acknowledgement.linkValidDays * 86_400_000);
   const plan: FanOutPlan = { requests: [], emails: [], undeliverable: 0 };
   for (const person of people) {
-    if (person.status !== 'active' || !policyAppliesTo(policy, person)) continue;
+    if (!isActiveOn(person, today) || !policyAppliesTo(policy, person)) continue;
     if (policy.change === 'substantive') {
       plan.requests.push({
         staffId: person.staffId,

@@ -13,6 +13,7 @@ import { awsClients, logger, requireEnv, runtimeConfig } from '../adapters/runti
 import { TokenError, verifyToken } from '../domain/ack-token.ts';
 import { type AckOutcome, decideAck, tokenFailureOutcome } from '../domain/acknowledgement.ts';
 import { formatLondonDateTime } from '../domain/dates.ts';
+import { effectiveAckVersion } from '../domain/policy-update.ts';
 import { ackPage, type AckPageFacts } from '../http/ack-pages.ts';
 import { SECURITY_HEADERS } from '../http/pages.ts';
 import { httpHandler } from './pipeline.ts';
@@ -42,22 +43,29 @@ export const handler = httpHandler(async (event: APIGatewayProxyEventV2) => {
     logger.info('Acknowledgement link refused', { reason: error.reason, method });
     return respond(tokenFailureOutcome(error.reason), facts);
   }
-  const [request, policy] = await Promise.all([
+  const [request, policy, versions] = await Promise.all([
     requests.get(claims.staffId, claims.policyId, claims.version),
     policies.getCurrent(claims.policyId),
+    policies.listVersions(claims.policyId),
   ]);
+  // The version whose acknowledgements count now: an editorial version carries them
+  // forward, so a link for the last substantive version still works after one.
+  const askedVersion = policy ? effectiveAckVersion(versions, policy.version) : null;
   if (policy) {
     facts.policyTitle = policy.title;
     facts.version = claims.version;
     if (policy.version === claims.version) facts.documentUrl = policy.documentUrl;
   }
-  let outcome = decideAck(method, claims, { request, currentVersion: policy?.version ?? null });
+  let outcome = decideAck(method, claims, { request, currentVersion: askedVersion });
+  // The refresher cycle acknowledged (§6a; functions/domain/refreshers.ts): each cycle has its own receipt.
+  let refreshCycle = request?.refreshCycle ?? 0;
 
   if (outcome.kind === 'record') {
     const result = await requests.acknowledge(claims.staffId, claims.policyId, claims.version, claims.tokenId, now);
+    refreshCycle = result.request?.refreshCycle ?? refreshCycle;
     if (!result.recorded) {
       // Someone (another tab, a double click) got there first: say what is stored now.
-      outcome = decideAck(method, claims, { request: result.request, currentVersion: policy?.version ?? null });
+      outcome = decideAck(method, claims, { request: result.request, currentVersion: askedVersion });
     }
   }
   const stored = outcome.kind === 'record' ? now.toISOString() : outcome.kind === 'already-acknowledged' ? outcome.acknowledgedAt : '';
@@ -67,11 +75,12 @@ export const handler = httpHandler(async (event: APIGatewayProxyEventV2) => {
   // emit was lost, the replay repairs it; the receipt's ledger key keeps it to one email.
   if (method === 'POST' && (outcome.kind === 'record' || (outcome.kind === 'already-acknowledged' && outcome.sameToken))) {
     await events.publish('Policy Acknowledged', {
-      eventId: `ack-${claims.policyId}-${claims.version}-${claims.staffId}`,
+      eventId: `ack-${claims.policyId}-${claims.version}-${claims.staffId}${refreshCycle > 0 ? `-r${refreshCycle}` : ''}`,
       policyId: claims.policyId,
       version: claims.version,
       staffId: claims.staffId,
       acknowledgedAt: stored,
+      ...(refreshCycle > 0 ? { refreshCycle } : {}),
     });
   }
   logger.info('Acknowledgement page', { method, outcome: outcome.kind });

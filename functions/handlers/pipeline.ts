@@ -16,6 +16,7 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { ContractError, type DetailOf, type DetailType, readDetail } from '../contracts/events.ts';
+import { readSesFeedback, type SesFeedbackDetail, type SesFeedbackDetailType } from '../contracts/ses-events.ts';
 import { logger, runtimeConfig } from '../adapters/runtime.ts';
 import { page, SECURITY_HEADERS } from '../http/pages.ts';
 
@@ -51,6 +52,25 @@ export function eventBridgeHandler<T extends DetailType>(detailType: T, work: Ev
       const { detail, unknownKeys } = readDetail(detailType, event.detail);
       if (unknownKeys.length > 0) logger.warn('Unknown keys stripped from the event detail', { unknownKeys });
       await work(detail, event);
+    });
+}
+
+/**
+ * A handler for SES bounce and complaint events (source `aws.ses`, forwarded from the
+ * default bus to trust-events; functions/contracts/ses-events.ts). SES publishes them, so
+ * they are outside our catalogue and read with their own tolerant schema; SES's many other
+ * fields (headers, diagnostic text) are stripped unread and never logged.
+ */
+export function sesEventHandler(
+  work: (detail: SesFeedbackDetail, detailType: SesFeedbackDetailType, event: EventBridgeEvent<string, unknown>) => Promise<void>,
+) {
+  return middy<EventBridgeEvent<string, unknown>, void>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logErrors())
+    .handler(async (event) => {
+      logger.appendKeys({ eventId: event.id, detailType: event['detail-type'] });
+      const { detailType, detail } = readSesFeedback(event);
+      await work(detail, detailType, event);
     });
 }
 
@@ -100,4 +120,33 @@ export function scheduledHandler(work: (now: Date, event: EventBridgeEvent<strin
       }
       await work(now, event);
     });
+}
+
+/**
+ * A JSON API (HTTP API payload v2) handler, for callers that are programs (`POST /reports`).
+ * A ContractError is the caller's fault: 400 with the fields named (never their values).
+ * Anything else is logged by name and answered with a generic 500: no internal detail.
+ */
+export function jsonApiHandler(work: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>) {
+  const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 => ({
+    statusCode,
+    headers: { ...SECURITY_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' },
+    body: JSON.stringify(body),
+  });
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use({
+      onError: async (request) => {
+        const error = request.error;
+        if (error instanceof ContractError) {
+          logger.warn('Request rejected: it breaks its contract', { contract: error.detailType, problems: error.problems });
+          request.response = json(400, { error: error.message, fields: error.fields });
+          return;
+        }
+        // The name only: what these callers send is special-category data, and a message could echo it.
+        logger.error('Request failed', { errorName: error?.name });
+        request.response = json(500, { error: 'internal error: nothing was recorded' });
+      },
+    })
+    .handler(work);
 }

@@ -36,7 +36,7 @@ export const handler = eventBridgeHandler('Policy Acknowledged', async (detail, 
   const toQueue = await ledger.recordIntended(
     [
       {
-        key: ledgerKey.receipt(detail.staffId, detail.policyId, detail.version),
+        key: ledgerKey.receipt(detail.staffId, detail.policyId, detail.version, detail.refreshCycle ?? 0),
         templateId: 'receipt',
         to: { email: person.email, staffId: person.staffId },
         data: {

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
  */
 import type { LedgerRepository, LedgerRow } from '../adapters/ledger-repository.ts';
 import { isRefusedCall, type Mailer } from '../adapters/mailer.ts';
+import { messageTags } from '../contracts/ses-events.ts';
 import { chunk, decideSend, MAX_BULK_DESTINATIONS } from '../domain/emails.ts';
 import { sesTemplateName } from '../email/template-ids.ts';
 
@@ -91,7 +92,11 @@ export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps)
       try {
         outcomes = await deps.mailer.sendBulk(
           templateName,
-          claimed.map((row) => ({ to: row.recipient, data: row.templateData })),
+          claimed.map((row) => ({
+            to: row.recipient,
+            data: row.templateData,
+            tags: messageTags({ staffId: row.recipientStaffId, templateId: row.templateId }),
+          })),
         );
       } catch (error) {
         const refused = isRefusedCall(error);

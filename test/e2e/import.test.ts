@@ -100,7 +100,9 @@ describe('trust-notify import against the running platform', () => {
     // Only those two were published (the bus routes a PutEvents call's entries together), so the
     // seeded person on line 8 was updated in place and not welcomed a second time.
     expect((await staffOnboardedInvocations()) - before).toBe(2);
-    expect(await emailsTo(ctx.endpoints.ses, 'oliver.hughes@stmarys.example.org')).toEqual([]);
+    // (Other e2e files may email the demo people about other things: only welcomes count here.)
+    const welcomes = (await emailsTo(ctx.endpoints.ses, 'oliver.hughes@stmarys.example.org')).filter((e) => e.subject.startsWith('Welcome'));
+    expect(welcomes).toEqual([]);
     expect(await person('SM-T1')).toMatchObject({ familyName: 'Hughes, né Smith', managesOfficialChannels: true, status: 'active' });
     // Bad rows wrote nothing; the repeated staffId did not overwrite the first row.
     for (const staffId of ['E2E-IMP-03', 'E2E-IMP-04', 'E2E-IMP-05', 'E2E-IMP-06']) expect(await person(staffId)).toBeUndefined();

@@ -176,9 +176,23 @@ describe('the stack', () => {
       EmailDlqUrl: 'Email/Dlq',
       EventDeliveryDlqUrl: 'Events/DeliveryDlq',
       StaffOnboardedFailureDlqUrl: 'StaffOnboardedFunction/FailureDlq',
+      StaffUpdatedFailureDlqUrl: 'StaffUpdatedFunction/FailureDlq',
+      StaffLeftFailureDlqUrl: 'StaffLeftFunction/FailureDlq',
       PolicyAcknowledgedFailureDlqUrl: 'PolicyAcknowledgedFunction/FailureDlq',
+      ReviewScannerFailureDlqUrl: 'ReviewScannerFunction/FailureDlq',
+      ReminderScannerFailureDlqUrl: 'ReminderScannerFunction/FailureDlq',
+      PolicyReviewDueFailureDlqUrl: 'PolicyReviewDueFunction/FailureDlq',
+      PolicyReviewedFailureDlqUrl: 'PolicyReviewedFunction/FailureDlq',
+      PolicyUpdatedFailureDlqUrl: 'PolicyUpdatedFunction/FailureDlq',
       EmailSenderFailureDlqUrl: 'Email/SenderFunction/FailureDlq',
       AckApiUrl: `https://AckEndpoint/Api.execute-api.eu-west-2.\${AWS::URLSuffix}/`,
+      // Breach and concern cases (test/infra/case-intake.test.ts).
+      BreachReportedFailureDlqUrl: 'BreachReportedFunction/FailureDlq',
+      TriageEscalationFailureDlqUrl: 'TriageEscalationFunction/FailureDlq',
+      NarrativeTableName: 'CaseIntake/NarrativeTable',
+      ReportsApiUrl: `https://CaseIntake/Api.execute-api.eu-west-2.\${AWS::URLSuffix}/`,
+      ReportSubmitterPolicyArn: 'CaseIntake/ReportSubmitterPolicy',
+      CaseReaderPolicyArn: 'CaseIntake/CaseReaderPolicy',
     });
   });
 });
@@ -214,12 +228,21 @@ describe('rules', () => {
   // Each event type the platform handles, its source, and the function it is routed to.
   const routes = [
     { detailType: 'Staff Onboarded', source: 'trust.hr', name: 'StaffOnboarded' },
+    { detailType: 'Staff Updated', source: 'trust.hr', name: 'StaffUpdated' },
+    { detailType: 'Staff Left', source: 'trust.hr', name: 'StaffLeft' },
     { detailType: 'Policy Acknowledged', source: 'trust.policies', name: 'PolicyAcknowledged' },
+    { detailType: 'Policy Review Due', source: 'trust.policies', name: 'PolicyReviewDue' },
+    { detailType: 'Policy Reviewed', source: 'trust.policies', name: 'PolicyReviewed' },
+    { detailType: 'Breach Reported', source: 'trust.safeguarding', name: 'BreachReported' },
+    { detailType: 'Policy Updated', source: 'trust.policies', name: 'PolicyUpdated' },
   ];
+  // Scheduled rules (on the default bus; each asserted in its feature's infra test, e.g. test/infra/review-cycle.test.ts).
+  const schedules = ['Events/ReviewScannerSchedule', 'Events/TriageEscalationSchedule', 'Events/ReminderScannerSchedule'];
+  const eventRules = () => resources('AWS::Events::Rule').filter(([, rule]) => props(rule).ScheduleExpression === undefined);
 
-  it('are exactly one per routed event type', () => {
+  it('are exactly one per routed event type, plus the scheduled jobs', () => {
     const rules = resources('AWS::Events::Rule').map(([id]) => nameOf.get(id));
-    expect(rules.sort()).toEqual(routes.map((r) => `Events/${r.name}Rule`).sort());
+    expect(rules.sort()).toEqual([...routes.map((r) => `Events/${r.name}Rule`), ...schedules].sort());
   });
 
   it.each(routes)('routes exactly $detailType from $source to the $name function', ({ detailType, source, name }) => {
@@ -259,12 +282,12 @@ describe('rules', () => {
     for (const other of routes.filter((r) => r.detailType !== detailType)) {
       expect(matchesEventPattern(pattern, event(other.source, other.detailType))).toBe(false);
     }
-    expect(matchesEventPattern(pattern, event(source, 'Staff Updated'))).toBe(false);
+    expect(matchesEventPattern(pattern, event(source, 'Staff Transferred'))).toBe(false);
     expect(matchesEventPattern(pattern, event(source === 'trust.hr' ? 'trust.policies' : 'trust.hr', detailType))).toBe(false);
   });
 
-  it('every rule is on the custom bus, matches one source and one detail-type, and retries into the delivery DLQ', () => {
-    const rules = resources('AWS::Events::Rule');
+  it('every event rule is on the custom bus, matches one source and one detail-type, and retries into the delivery DLQ', () => {
+    const rules = eventRules();
     expect(rules.length).toBeGreaterThan(0);
     for (const [, rule] of rules) {
       const p = props(rule);
@@ -299,16 +322,45 @@ describe('rules', () => {
 
 describe('functions', () => {
   /** Invoked asynchronously (EventBridge) or through an event source mapping: retries and a failure DLQ. */
-  const asyncFunctionPaths = ['StaffOnboardedFunction', 'PolicyAcknowledgedFunction', 'Email/SenderFunction'];
-  /** Invoked synchronously by API Gateway: the caller gets the answer; nothing to retry. */
-  const syncFunctionPaths = ['AckFunction'];
+  const asyncFunctionPaths = [
+    'StaffOnboardedFunction',
+    'StaffUpdatedFunction',
+    'StaffLeftFunction',
+    'PolicyAcknowledgedFunction',
+    'Email/SenderFunction',
+    'ReviewScannerFunction',
+    'PolicyReviewDueFunction',
+    'PolicyReviewedFunction',
+    'BreachReportedFunction',
+    'TriageEscalationFunction',
+    'ReminderScannerFunction',
+    'PolicyUpdatedFunction',
+  ];
+  /**
+   * Invoked synchronously (API Gateway, or the fan-out queue's event source): nothing to
+   * retry asynchronously; the fan-out queue has its own redrive to a DLQ.
+   */
+  const syncFunctionPaths = ['AckFunction', 'CaseIntake/ReportIntakeFunction', 'PolicyFanout/WorkerFunction'];
   const functionPaths = [...asyncFunctionPaths, ...syncFunctionPaths];
   /** Seconds. The ack function answers a person waiting on a page, inside API Gateway's 29 s integration timeout. */
   const timeoutOf: Record<string, number> = {
     StaffOnboardedFunction: 30,
+    StaffUpdatedFunction: 30,
+    StaffLeftFunction: 30,
     PolicyAcknowledgedFunction: 30,
     'Email/SenderFunction': 30,
     AckFunction: 10,
+    ReviewScannerFunction: 30,
+    PolicyReviewDueFunction: 30,
+    PolicyReviewedFunction: 30,
+    BreachReportedFunction: 30,
+    TriageEscalationFunction: 30,
+    'CaseIntake/ReportIntakeFunction': 10,
+    // A refresher day for a large trust touches every person once (test/infra/reminders.test.ts).
+    ReminderScannerFunction: 300,
+    PolicyUpdatedFunction: 30,
+    // One school of a policy version per invocation (lib/policy-fanout.ts).
+    'PolicyFanout/WorkerFunction': 60,
   };
 
   it('are exactly the event handlers, the email sender and the acknowledgement endpoint', () => {
@@ -443,14 +495,16 @@ describe('email queue and sender', () => {
     expect(props(resourceAt('Email/Dlq'))).toEqual({ MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
   });
 
-  it('the sender consumes the queue in batches of 50 with partial batch failures and at most 2 at once', () => {
-    const mappings = resources('AWS::Lambda::EventSourceMapping');
+  it('the sender consumes the queue two messages (up to 100 emails) at a time with partial batch failures and at most 2 at once', () => {
+    const mappings = resources('AWS::Lambda::EventSourceMapping').filter(
+      ([, m]) => JSON.stringify((m as { Properties?: unknown }).Properties).includes(logicalIdOf('Email/Queue')),
+    );
     expect(mappings).toHaveLength(1);
     const [[, mapping]] = mappings as [[string, Json]];
     expect(props(mapping)).toEqual({
       EventSourceArn: { 'Fn::GetAtt': [logicalIdOf('Email/Queue'), 'Arn'] },
       FunctionName: { Ref: logicalIdOf('Email/SenderFunction') },
-      BatchSize: 50,
+      BatchSize: 2,
       MaximumBatchingWindowInSeconds: 2,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: 2 },
@@ -466,7 +520,18 @@ describe('email queue and sender', () => {
         'Email/SenderFunction/FailureDlq',
         'Events/DeliveryDlq',
         'StaffOnboardedFunction/FailureDlq',
+        'StaffUpdatedFunction/FailureDlq',
+        'StaffLeftFunction/FailureDlq',
         'PolicyAcknowledgedFunction/FailureDlq',
+        'ReviewScannerFunction/FailureDlq',
+        'PolicyReviewDueFunction/FailureDlq',
+        'PolicyReviewedFunction/FailureDlq',
+        'BreachReportedFunction/FailureDlq',
+        'PolicyUpdatedFunction/FailureDlq',
+        'PolicyFanout/Queue',
+        'PolicyFanout/Dlq',
+        'TriageEscalationFunction/FailureDlq',
+        'ReminderScannerFunction/FailureDlq',
       ].sort(),
     );
     const policies = resources('AWS::SQS::QueuePolicy');
@@ -613,9 +678,13 @@ describe('acknowledgement endpoint (API Gateway HTTP API)', () => {
     return (ref as { Ref: string }).Ref;
   }
 
-  it('is one HTTP API, named for the platform', () => {
+  /** This API's own resources (the reports API, CaseIntake/Api, is asserted in test/infra/case-intake.test.ts). */
+  const ofAckApi = (type: string) =>
+    resources(type).filter(([, r]) => JSON.stringify(props(r).ApiId) === JSON.stringify({ Ref: logicalIdOf('AckEndpoint/Api') }));
+
+  it('is one HTTP API, named for the platform (beside the reports API)', () => {
     const apis = resources('AWS::ApiGatewayV2::Api');
-    expect(apis.map(([id]) => nameOf.get(id))).toEqual(['AckEndpoint/Api']);
+    expect(apis.map(([id]) => nameOf.get(id)).sort()).toEqual(['AckEndpoint/Api', 'CaseIntake/Api']);
     expect(props(resourceAt('AckEndpoint/Api'))).toEqual({
       Name: 'trust-policy-notify-ack',
       Description: 'Acknowledgement links: GET shows the policy, POST records the acknowledgement',
@@ -625,9 +694,9 @@ describe('acknowledgement endpoint (API Gateway HTTP API)', () => {
 
   it('has exactly two routes, GET and POST /ack/{token}, both to one Lambda proxy integration (payload 2.0) of the ack function', () => {
     const apiId = logicalIdOf('AckEndpoint/Api');
-    const routes = resources('AWS::ApiGatewayV2::Route').map(([, r]) => props(r));
+    const routes = ofAckApi('AWS::ApiGatewayV2::Route').map(([, r]) => props(r));
     expect(routes.map((r) => r.RouteKey).sort()).toEqual(['GET /ack/{token}', 'POST /ack/{token}']);
-    const integrations = resources('AWS::ApiGatewayV2::Integration');
+    const integrations = ofAckApi('AWS::ApiGatewayV2::Integration');
     expect(integrations).toHaveLength(1);
     const [[integrationId, integration]] = integrations as [[string, Json]];
     for (const route of routes) {
@@ -663,7 +732,11 @@ describe('acknowledgement endpoint (API Gateway HTTP API)', () => {
     );
 
     // Assess
-    expect(served).toEqual({ 'GET /ack/{token}': 'AckFunction', 'POST /ack/{token}': 'AckFunction' });
+    expect(served).toEqual({
+      'GET /ack/{token}': 'AckFunction',
+      'POST /ack/{token}': 'AckFunction',
+      'POST /reports': 'CaseIntake/ReportIntakeFunction',
+    });
   });
 
   it('API Gateway may invoke the ack function on /ack/{token} of this API only, and nothing else may invoke it', () => {
@@ -678,14 +751,14 @@ describe('acknowledgement endpoint (API Gateway HTTP API)', () => {
         `arn:aws:execute-api:eu-west-2:\${AWS::AccountId}:AckEndpoint/Api/*/*/ack/{token}`,
       );
     }
-    // API Gateway invokes no other function.
+    // API Gateway invokes no other function but the intake, from the reports API (test/infra/case-intake.test.ts).
     const viaApiGateway = resources('AWS::Lambda::Permission').filter(([, p]) => props(p).Principal === 'apigateway.amazonaws.com');
-    expect(viaApiGateway).toHaveLength(permissions.length);
+    expect(viaApiGateway).toHaveLength(permissions.length + 1);
   });
 
   it('serves one stage, $default, deployed automatically, throttled to 20 requests/s with bursts of 40, with access logs', () => {
     const stages = resources('AWS::ApiGatewayV2::Stage');
-    expect(stages.map(([id]) => nameOf.get(id))).toEqual(['AckEndpoint/Api/DefaultStage']);
+    expect(stages.map(([id]) => nameOf.get(id)).sort()).toEqual(['AckEndpoint/Api/DefaultStage', 'CaseIntake/Api/DefaultStage']);
     expect(props(resourceAt('AckEndpoint/Api/DefaultStage'))).toEqual({
       ApiId: { Ref: logicalIdOf('AckEndpoint/Api') },
       StageName: '$default',
@@ -770,12 +843,18 @@ describe('IAM: least privilege per function', () => {
     });
   });
 
-  it('only the ack function may put events, and only on the trust-events bus', () => {
+  it('only the ack function and the review scanner may put events, and only on the trust-events bus', () => {
     for (const [id, policy] of resources('AWS::IAM::Policy')) {
       for (const statement of statementsOf(policy)) {
         const actions = asList(statement.Action) as string[];
         if (!actions.some((a) => a.startsWith('events:'))) continue;
-        expect(nameOf.get(id)).toBe('AckFunctionRole/DefaultPolicy');
+        expect([
+          'AckFunctionRole/DefaultPolicy',
+          'ReviewScannerFunctionRole/DefaultPolicy',
+          // Breach Reported, published by the intake and, for a case left unrouted, the triage job.
+          'CaseIntake/ReportIntakeFunctionRole/DefaultPolicy',
+          'TriageEscalationFunctionRole/DefaultPolicy',
+        ]).toContain(nameOf.get(id));
         expect(actions).toEqual(['events:PutEvents']);
         expect(statement.Resource).toEqual({ 'Fn::GetAtt': [logicalIdOf('Events/Bus'), 'Arn'] });
       }
@@ -885,6 +964,31 @@ describe('cdk-nag AwsSolutions', () => {
         'StaffOnboardedFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
         `StaffOnboardedFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
         'StaffOnboardedFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
+        ...['StaffUpdated', 'StaffLeft'].flatMap((name) => [
+          `${name}Function/FailureDlq: AwsSolutions-SQS3`,
+          `${name}FunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
+          `${name}FunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
+          `${name}FunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
+          `${name}FunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]`,
+        ]),
+        // The review cycle: the scanner and Policy Reviewed write the data table, Policy Review Due the ledger.
+        // The reminder scanner (test/infra/reminders.test.ts) writes both tables.
+        ...['ReviewScanner', 'PolicyReviewDue', 'PolicyReviewed', 'ReminderScanner', 'PolicyUpdated'].flatMap((name) => [
+          `${name}Function/FailureDlq: AwsSolutions-SQS3`,
+          `${name}FunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
+          `${name}FunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
+          `${name}FunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
+          `${name}FunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]`,
+        ]),
+        // Breach and concern cases (test/infra/case-intake.test.ts): nothing on the narrative table, its key, the API or the policies.
+        ...['BreachReported', 'TriageEscalation'].map((name) => `${name}Function/FailureDlq: AwsSolutions-SQS3`),
+        // The policy fan-out worker (lib/policy-fanout.ts) writes both tables, like the handlers.
+        ...['BreachReportedFunctionRole', 'TriageEscalationFunctionRole', 'CaseIntake/ReportIntakeFunctionRole', 'PolicyFanout/WorkerFunctionRole'].flatMap((role) => [
+          `${role}/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
+          `${role}/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
+          `${role}/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
+          `${role}/DefaultPolicy: AwsSolutions-IAM5[Resource::*]`,
+        ]),
       ].sort(),
     );
   });

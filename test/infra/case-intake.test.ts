@@ -1,0 +1,406 @@
+/**
+ * Breach and concern cases in the CDK stack (lib/case-intake.ts and the stack's
+ * BreachReported / TriageEscalation entries): the narrative table and its own rotated
+ * key, the IAM-authorized and throttled POST /reports, who may touch narratives (only the
+ * intake writes them; no function reads them; the case CLI's policy reads them), the
+ * Breach Reported rule and the hourly triage schedule, and cdk-nag on all of it.
+ * Synthesized without bundling (stack.test.ts checks the bundles); expected values are
+ * written out literally.
+ */
+import { type App, CfnElement, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { matchesEventPattern } from '../../local/event-pattern.ts';
+import { parseSchedule } from '../../local/schedule.ts';
+import { createTrustApp } from '../../lib/trust-policy-notify-app.ts';
+import type { TrustPolicyNotifyStack } from '../../lib/trust-policy-notify-stack.ts';
+
+type Json = Record<string, unknown>;
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: unknown;
+  Resource: unknown;
+  Condition?: Json;
+}
+
+let app: App;
+let stack: TrustPolicyNotifyStack;
+let template: Json;
+let resourcesById: Record<string, Json>;
+/** Logical id → the construct's path below the stack, e.g. `CaseIntake/NarrativeTable`. */
+const nameOf = new Map<string, string>();
+
+beforeAll(() => {
+  ({ app, stack } = createTrustApp({ context: { 'aws:cdk:bundling-stacks': [] } }));
+  template = Template.fromStack(stack).toJSON() as Json;
+  resourcesById = template.Resources as Record<string, Json>;
+  for (const construct of stack.node.findAll()) {
+    if (construct instanceof CfnElement) {
+      const path = construct.node.path.slice(stack.node.path.length + 1).replace(/\/Resource$/, '');
+      nameOf.set(stack.resolve(construct.logicalId), path);
+    }
+  }
+});
+
+function logicalIdOf(path: string): string {
+  for (const [id, name] of nameOf) if (name === path) return id;
+  throw new Error(`no resource at ${path}`);
+}
+const props = (resource: Json | undefined): Json => (resource?.Properties ?? {}) as Json;
+const resourceAt = (path: string): Json => resourcesById[logicalIdOf(path)] ?? {};
+const ofType = (type: string) => Object.entries(resourcesById).filter(([, r]) => r.Type === type);
+const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
+const arnOf = (path: string) => ({ 'Fn::GetAtt': [logicalIdOf(path), 'Arn'] });
+
+/** A CloudFormation value with references rendered as construct paths. */
+function describeRef(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const v = value as Json;
+  if (typeof v.Ref === 'string') return v.Ref.startsWith('AWS::') ? `\${${v.Ref}}` : (nameOf.get(v.Ref) ?? v.Ref);
+  const getAtt = v['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && typeof getAtt[0] === 'string') {
+    const name = nameOf.get(getAtt[0]) ?? getAtt[0];
+    return getAtt[1] === 'Arn' ? name : `${name}.${String(getAtt[1])}`;
+  }
+  const join = v['Fn::Join'];
+  if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1])) return join[1].map(describeRef).join(join[0]);
+  throw new Error(`cannot describe ${JSON.stringify(value)}`);
+}
+
+const statementsOf = (policy: Json): Statement[] => (props(policy).PolicyDocument as { Statement: Statement[] }).Statement;
+
+/** Every IAM statement in the template, with the policy (construct path) it belongs to. */
+function allStatements(): { policy: string; type: string; statement: Statement }[] {
+  return [...ofType('AWS::IAM::Policy'), ...ofType('AWS::IAM::ManagedPolicy')].flatMap(([id, policy]) =>
+    statementsOf(policy).map((statement) => ({ policy: nameOf.get(id) ?? id, type: String(policy.Type), statement })),
+  );
+}
+
+/** Every action the function's role allows, with the resources (construct paths). */
+function permissionsOf(functionPath: string): Record<string, string[]> {
+  const roleId = (props(resourceAt(functionPath)).Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+  const policies = ofType('AWS::IAM::Policy').filter(([, p]) => asList(props(p).Roles).some((r) => (r as Json).Ref === roleId));
+  expect(policies).toHaveLength(1);
+  const allowed: Record<string, string[]> = {};
+  for (const [, policy] of policies) {
+    for (const statement of statementsOf(policy)) {
+      expect(statement.Effect).toBe('Allow');
+      for (const action of asList(statement.Action) as string[]) {
+        allowed[action] = [...(allowed[action] ?? []), ...asList(statement.Resource).map(describeRef)].sort();
+      }
+    }
+  }
+  return allowed;
+}
+const allow = (actions: string[], names: string[]) => Object.fromEntries(actions.map((a) => [a, [...names].sort()]));
+function merge(...grants: Record<string, string[]>[]): Record<string, string[]> {
+  const merged: Record<string, string[]> = {};
+  for (const grant of grants) for (const [action, names] of Object.entries(grant)) merged[action] = [...(merged[action] ?? []), ...names].sort();
+  return merged;
+}
+
+function envOf(functionPath: string): Record<string, string> {
+  const variables = (props(resourceAt(functionPath)).Environment as { Variables: Json }).Variables;
+  return Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, describeRef(value)]));
+}
+
+const TABLE_READ = ['dynamodb:BatchGetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query'];
+const TABLE_WRITE = ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+const KEY_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'];
+const SEND = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'];
+const XRAY = allow(['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], ['*']);
+const VIA_DYNAMODB = { StringEquals: { 'kms:ViaService': 'dynamodb.eu-west-2.amazonaws.com' } };
+const NARRATIVE_KEY_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'];
+
+describe('the narrative table and its key', () => {
+  it('NarrativeTable: pk/sk only, on-demand, PITR, encrypted with its own customer-managed key, deletion-protected and retained', () => {
+    const table = resourceAt('CaseIntake/NarrativeTable');
+    expect(table.DeletionPolicy).toBe('Retain');
+    expect(table.UpdateReplacePolicy).toBe('Retain');
+    expect(props(table)).toEqual({
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      DeletionProtectionEnabled: true,
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: arnOf('CaseIntake/NarrativeKey') },
+    });
+  });
+
+  it('the narrative key is customer-managed, rotated yearly, retained, and not the data tables’ key', () => {
+    const key = resourceAt('CaseIntake/NarrativeKey');
+    expect(key.Type).toBe('AWS::KMS::Key');
+    expect(props(key).EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe('Retain');
+    expect(logicalIdOf('CaseIntake/NarrativeKey')).not.toBe(logicalIdOf('Tables/DataKey'));
+    // Its key policy delegates to IAM in this account only: who may use it is decided by the statements below.
+    const statements = (props(key).KeyPolicy as { Statement: Json[] }).Statement;
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatchObject({ Effect: 'Allow', Action: 'kms:*', Resource: '*' });
+    expect(describeRef((statements[0]?.Principal as Json | undefined)?.AWS)).toBe(`arn:aws:iam::\${AWS::AccountId}:root`);
+  });
+});
+
+describe('IAM: only the intake writes narratives; no function reads them; the case CLI’s policy does', () => {
+  const touchesNarratives = (s: Statement) =>
+    asList(s.Resource).some((r) => /^CaseIntake\/Narrative(Table|Key)/.test(describeRef(r)));
+
+  it('the only function role that names the narrative table or key is the intake’s: PutItem, and the key only through DynamoDB', () => {
+    const onNarratives = allStatements().filter((s) => s.type === 'AWS::IAM::Policy' && touchesNarratives(s.statement));
+    expect(onNarratives.map((s) => s.policy)).toEqual(['CaseIntake/ReportIntakeFunctionRole/DefaultPolicy', 'CaseIntake/ReportIntakeFunctionRole/DefaultPolicy']);
+    const [table, key] = onNarratives.map((s) => s.statement);
+    expect(table).toEqual({ Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: arnOf('CaseIntake/NarrativeTable') });
+    expect(key).toEqual({ Effect: 'Allow', Action: NARRATIVE_KEY_ACTIONS, Resource: arnOf('CaseIntake/NarrativeKey'), Condition: VIA_DYNAMODB });
+  });
+
+  it('nothing attached to a function can read a narrative (GetItem, Query, Scan, BatchGetItem, streams)', () => {
+    for (const { policy, type, statement } of allStatements()) {
+      if (!touchesNarratives(statement) || type !== 'AWS::IAM::Policy') continue;
+      for (const action of asList(statement.Action) as string[]) {
+        expect(action, policy).not.toMatch(/^dynamodb:(Get|Query|Scan|BatchGet|.*Stream)/);
+      }
+    }
+  });
+
+  it('CaseReaderPolicy (for `trust-notify case`, run with the operator’s credentials): narratives, cases and timelines, the keys via DynamoDB, the stack’s outputs', () => {
+    const policy = resourceAt('CaseIntake/CaseReaderPolicy');
+    // Attached to nothing by the stack: operators attach it to the safeguarding team's role.
+    expect(props(policy).Roles).toBeUndefined();
+    expect(props(policy).Users).toBeUndefined();
+    expect(props(policy).Groups).toBeUndefined();
+    const statements = statementsOf(policy).map((s) => ({ ...s, Resource: asList(s.Resource).map(describeRef) }));
+    expect(statements).toEqual([
+      { Sid: 'Narratives', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'], Resource: ['CaseIntake/NarrativeTable'] },
+      {
+        Sid: 'CasesAndTimelines',
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+        Resource: ['Tables/DataTable'],
+      },
+      { Sid: 'KeysThroughDynamoDB', Effect: 'Allow', Action: NARRATIVE_KEY_ACTIONS, Resource: ['CaseIntake/NarrativeKey', 'Tables/DataKey'], Condition: VIA_DYNAMODB },
+      { Sid: 'StackOutputs', Effect: 'Allow', Action: 'cloudformation:DescribeStacks', Resource: [`\${AWS::StackId}`] },
+    ]);
+  });
+
+  it('ReportSubmitterPolicy: execute-api:Invoke on POST /reports of the $default stage only', () => {
+    const policy = resourceAt('CaseIntake/ReportSubmitterPolicy');
+    expect(props(policy).Roles).toBeUndefined();
+    expect(statementsOf(policy).map((s) => ({ ...s, Resource: describeRef(s.Resource) }))).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'execute-api:Invoke',
+        Resource: `arn:aws:execute-api:eu-west-2:\${AWS::AccountId}:CaseIntake/Api/$default/POST/reports`,
+      },
+    ]);
+  });
+
+  it('the intake: its logs, X-Ray, the data table and key, PutItem on narratives, PutEvents on the trust bus', () => {
+    expect(permissionsOf('CaseIntake/ReportIntakeFunction')).toEqual(
+      merge(
+        allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['CaseIntake/ReportIntakeFunctionLogGroup']),
+        XRAY,
+        allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*']),
+        allow(KEY_ACTIONS, ['Tables/DataKey']),
+        allow(['dynamodb:PutItem'], ['CaseIntake/NarrativeTable']),
+        allow(NARRATIVE_KEY_ACTIONS, ['CaseIntake/NarrativeKey']),
+        allow(['events:PutEvents'], ['Events/Bus']),
+      ),
+    );
+  });
+
+  it('BreachReported: its logs, X-Ray, the data and ledger tables and key, sending to the email queue; nothing else', () => {
+    expect(permissionsOf('BreachReportedFunction')).toEqual({
+      ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['BreachReportedFunctionLogGroup']),
+      ...XRAY,
+      ...allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow(KEY_ACTIONS, ['Tables/DataKey']),
+      ...allow(SEND, ['Email/Queue', 'BreachReportedFunction/FailureDlq']),
+    });
+  });
+
+  it('TriageEscalation: as BreachReported, plus PutEvents on the trust bus (to announce an unrouted case again)', () => {
+    expect(permissionsOf('TriageEscalationFunction')).toEqual({
+      ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['TriageEscalationFunctionLogGroup']),
+      ...XRAY,
+      ...allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow(KEY_ACTIONS, ['Tables/DataKey']),
+      ...allow(SEND, ['Email/Queue', 'TriageEscalationFunction/FailureDlq']),
+      ...allow(['events:PutEvents'], ['Events/Bus']),
+    });
+  });
+});
+
+describe('POST /reports (API Gateway HTTP API)', () => {
+  it('is its own HTTP API with exactly one route, POST /reports, IAM-authorized, to the intake function (payload 2.0)', () => {
+    const apiId = logicalIdOf('CaseIntake/Api');
+    expect(props(resourceAt('CaseIntake/Api'))).toEqual({
+      Name: 'trust-policy-notify-reports',
+      Description: 'Breach and concern intake: POST /reports (IAM authorization, SigV4)',
+      ProtocolType: 'HTTP',
+    });
+    const routes = ofType('AWS::ApiGatewayV2::Route').filter(([, r]) => (props(r).ApiId as Json).Ref === apiId);
+    expect(routes.map(([, r]) => props(r))).toEqual([
+      {
+        ApiId: { Ref: apiId },
+        RouteKey: 'POST /reports',
+        AuthorizationType: 'AWS_IAM',
+        Target: { 'Fn::Join': ['', ['integrations/', { Ref: logicalIdOf('CaseIntake/Api/POST--reports/ReportIntakeIntegration') }]] },
+      },
+    ]);
+    expect(props(resourceAt('CaseIntake/Api/POST--reports/ReportIntakeIntegration'))).toEqual({
+      ApiId: { Ref: apiId },
+      IntegrationType: 'AWS_PROXY',
+      IntegrationUri: arnOf('CaseIntake/ReportIntakeFunction'),
+      PayloadFormatVersion: '2.0',
+    });
+  });
+
+  it('is throttled (5 requests/s, bursts of 10) on its one $default stage, with JSON access logs kept 90 days', () => {
+    expect(props(resourceAt('CaseIntake/Api/DefaultStage'))).toEqual({
+      ApiId: { Ref: logicalIdOf('CaseIntake/Api') },
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+      AccessLogSettings: { DestinationArn: arnOf('CaseIntake/AccessLogs'), Format: expect.any(String) },
+    });
+    const format = JSON.parse(String((props(resourceAt('CaseIntake/Api/DefaultStage')).AccessLogSettings as Json).Format)) as Json;
+    expect(format).toMatchObject({ routeKey: '$context.routeKey', status: '$context.status' });
+    for (const value of Object.values(format)) expect(String(value)).not.toMatch(/path|sourceIp|userAgent|identity/i);
+    expect(props(resourceAt('CaseIntake/AccessLogs'))).toEqual({ RetentionInDays: 90 });
+  });
+
+  it('API Gateway may invoke the intake on /reports of this API only; the intake is synchronous (no async retries, no DLQ)', () => {
+    const permissions = ofType('AWS::Lambda::Permission').filter(
+      ([, p]) => JSON.stringify(props(p).FunctionName) === JSON.stringify(arnOf('CaseIntake/ReportIntakeFunction')),
+    );
+    expect(permissions.map(([, p]) => ({ ...props(p), SourceArn: describeRef(props(p).SourceArn), FunctionName: 'intake' }))).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: 'intake',
+        Principal: 'apigateway.amazonaws.com',
+        SourceArn: `arn:aws:execute-api:eu-west-2:\${AWS::AccountId}:CaseIntake/Api/*/*/reports`,
+      },
+    ]);
+    const fnId = logicalIdOf('CaseIntake/ReportIntakeFunction');
+    expect(ofType('AWS::Lambda::EventInvokeConfig').filter(([, c]) => (props(c).FunctionName as Json).Ref === fnId)).toHaveLength(0);
+    expect(props(resourceAt('CaseIntake/ReportIntakeFunction'))).toMatchObject({ Runtime: 'nodejs24.x', Timeout: 10, MemorySize: 512 });
+    expect(envOf('CaseIntake/ReportIntakeFunction')).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: 'trust-policy-notify',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      DATA_TABLE_NAME: 'Tables/DataTable',
+      EVENT_BUS_NAME: 'Events/Bus',
+      NARRATIVE_TABLE_NAME: 'CaseIntake/NarrativeTable',
+    });
+  });
+});
+
+describe('Breach Reported rule and the hourly triage job', () => {
+  it('routes exactly trust.safeguarding / Breach Reported to the BreachReported function, with retries into the delivery DLQ', () => {
+    const rule = props(resourceAt('Events/BreachReportedRule'));
+    expect(rule.EventBusName).toEqual({ Ref: logicalIdOf('Events/Bus') });
+    expect(rule.EventPattern).toEqual({ source: ['trust.safeguarding'], 'detail-type': ['Breach Reported'] });
+    expect(rule.Targets).toEqual([
+      {
+        Id: 'Target0',
+        Arn: arnOf('BreachReportedFunction'),
+        RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 86400 },
+        DeadLetterConfig: { Arn: arnOf('Events/DeliveryDlq') },
+      },
+    ]);
+    const event = (source: string, detailType: string) => ({ source, 'detail-type': detailType, detail: {} });
+    expect(matchesEventPattern(rule.EventPattern, event('trust.safeguarding', 'Breach Reported'))).toBe(true);
+    expect(matchesEventPattern(rule.EventPattern, event('trust.hr', 'Breach Reported'))).toBe(false);
+  });
+
+  it('runs the triage job every hour on the hour (UTC) from the default bus, with retries into the delivery DLQ', () => {
+    const rule = props(resourceAt('Events/TriageEscalationSchedule'));
+    expect(rule.ScheduleExpression).toBe('cron(0 * * * ? *)');
+    expect(rule.EventBusName).toBeUndefined();
+    expect(rule.Targets).toEqual([
+      {
+        Id: 'Target0',
+        Arn: arnOf('TriageEscalationFunction'),
+        RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 86400 },
+        DeadLetterConfig: { Arn: arnOf('Events/DeliveryDlq') },
+      },
+    ]);
+    expect(parseSchedule(String(rule.ScheduleExpression))).toBeTruthy();
+  });
+
+  it('both functions retry asynchronous failures twice, then go to their own failure DLQ, and get the tables they need', () => {
+    for (const name of ['BreachReported', 'TriageEscalation']) {
+      const fnId = logicalIdOf(`${name}Function`);
+      const [config] = ofType('AWS::Lambda::EventInvokeConfig').filter(([, c]) => (props(c).FunctionName as Json).Ref === fnId);
+      expect(props(config?.[1])).toMatchObject({
+        MaximumRetryAttempts: 2,
+        DestinationConfig: { OnFailure: { Destination: arnOf(`${name}Function/FailureDlq`) } },
+      });
+    }
+    expect(envOf('BreachReportedFunction')).toMatchObject({ DATA_TABLE_NAME: 'Tables/DataTable', LEDGER_TABLE_NAME: 'Tables/LedgerTable', EMAIL_QUEUE_URL: 'Email/Queue' });
+    expect(envOf('BreachReportedFunction').NARRATIVE_TABLE_NAME).toBeUndefined();
+    expect(envOf('TriageEscalationFunction')).toMatchObject({ EVENT_BUS_NAME: 'Events/Bus', DATA_TABLE_NAME: 'Tables/DataTable' });
+    expect(envOf('TriageEscalationFunction').NARRATIVE_TABLE_NAME).toBeUndefined();
+  });
+
+  it('the archive keeps no trust.safeguarding event', () => {
+    const [[, archive]] = ofType('AWS::Events::Archive') as [[string, Json]];
+    expect(matchesEventPattern(props(archive).EventPattern, { source: 'trust.safeguarding', 'detail-type': 'Breach Reported', detail: {} })).toBe(false);
+  });
+});
+
+describe('outputs and cdk-nag', () => {
+  it('outputs the narrative table, the reports API URL and the two policies for the CLI and operators', () => {
+    const outputs = template.Outputs as Record<string, { Value: unknown }>;
+    expect(describeRef(outputs.NarrativeTableName?.Value)).toBe('CaseIntake/NarrativeTable');
+    expect(describeRef(outputs.ReportsApiUrl?.Value)).toBe(`https://CaseIntake/Api.execute-api.eu-west-2.\${AWS::URLSuffix}/`);
+    expect(describeRef(outputs.ReportSubmitterPolicyArn?.Value)).toBe('CaseIntake/ReportSubmitterPolicy');
+    expect(describeRef(outputs.CaseReaderPolicyArn?.Value)).toBe('CaseIntake/CaseReaderPolicy');
+    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(['BreachReportedFailureDlqUrl', 'TriageEscalationFailureDlqUrl']));
+  });
+
+  it('cdk-nag finds nothing unacknowledged in the intake, the Breach Reported handler or the triage job', () => {
+    const report = new AwsSolutionsChecks().validateScope(app);
+    const ours = /\/(CaseIntake|BreachReported|TriageEscalation|Events\/(BreachReportedRule|TriageEscalationSchedule))/;
+    const findings = report.violations.flatMap((v) =>
+      v.violatingResources.filter((r) => ours.test(r.constructPath ?? '')).map((r) => `${v.ruleName} at ${r.constructPath}`),
+    );
+    expect(findings).toEqual([]);
+  });
+
+  it('acknowledges only the findings every TrustFunction has, each with its reason; none on the narrative table, key, API or policies', () => {
+    const acks: string[] = [];
+    for (const construct of stack.node.findAll()) {
+      for (const entry of construct.node.metadata) {
+        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+        const path = construct.node.path.slice(stack.node.path.length + 1);
+        if (!/^(CaseIntake|BreachReported|TriageEscalation)/.test(path)) continue;
+        for (const id of Object.keys(entry.data as Json)) acks.push(`${path}: ${id.replace(/^annotation::/i, '')}`);
+      }
+    }
+    const dataIndex = `<${logicalIdOf('Tables/DataTable')}.Arn>/index/*`;
+    const perFunction = (role: string) => [
+      `${role}/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
+      `${role}/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
+      `${role}/DefaultPolicy: AwsSolutions-IAM5[Resource::${dataIndex}]`,
+      `${role}/DefaultPolicy: AwsSolutions-IAM5[Resource::*]`,
+    ];
+    expect(acks.sort()).toEqual(
+      [
+        ...perFunction('CaseIntake/ReportIntakeFunctionRole'),
+        ...perFunction('BreachReportedFunctionRole'),
+        ...perFunction('TriageEscalationFunctionRole'),
+        'BreachReportedFunction/FailureDlq: AwsSolutions-SQS3',
+        'TriageEscalationFunction/FailureDlq: AwsSolutions-SQS3',
+      ].sort(),
+    );
+  });
+});
