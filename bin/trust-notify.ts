@@ -13,6 +13,7 @@ import { CliError, importDirectory, localDataDir, localTarget, publishDetail, ty
 import { moveCase, reportBreach, showCase } from '../local/case-commands.ts';
 import { portsFromEnvironment, startPlatform } from '../local/platform.ts';
 import { reportCommand } from '../local/report-command.ts';
+import { injectSesEvent } from '../local/ses-commands.ts';
 import { JavaMissingError } from '../local/servers.ts';
 
 const USAGE = `Usage: trust-notify <command> [options]
@@ -25,6 +26,8 @@ Commands:
   import <people.csv> [--silent]           upsert people from a directory CSV; without --silent
                                            new people are onboarded (Staff Onboarded)
   tick [--today YYYY-MM-DD]                fire the scheduled rules now (local platform)
+  inject-ses-event <event.json>            put an SES bounce or complaint on the local default bus
+                                           (as SES would in AWS; e.g. examples/ses-bounce.json)
   report [--policy ID] [--version N] [--school ID] [--format table|csv|json] [--today YYYY-MM-DD]
                                            compliance report: acknowledged / outstanding / overdue
                                            per school and trust-wide, with the outstanding names
@@ -167,6 +170,13 @@ async function main(argv: string[]) {
     case 'report':
       process.stdout.write(await reportCommand(rest));
       return;
+    case 'inject-ses-event': {
+      const { positionals } = parseArgs({ args: rest, options: {}, allowPositionals: true });
+      const [file] = positionals;
+      if (!file || positionals.length !== 1) throw new CliError('inject-ses-event needs <event.json>');
+      process.stdout.write(`${await injectSesEvent(file, target({}))}\n`);
+      return;
+    }
     case 'tick': {
       const { values } = parseArgs({ args: rest, options: { today: { type: 'string' } }, allowPositionals: false });
       const t = target({});

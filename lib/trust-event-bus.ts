@@ -34,8 +34,10 @@ export class TrustEventBus extends Construct {
       description: 'Trust HR, policy and safeguarding events',
     });
     this.archive = this.bus.archive('Archive', {
-      description: `Every event on ${EVENT_BUS_NAME} except ${SOURCES.safeguarding}`,
-      eventPattern: { source: events.Match.anythingBut(SOURCES.safeguarding) },
+      // Nor SES feedback forwarded from the default bus: it carries bounced addresses and
+      // SES's diagnostic text, and the person's record already says what matters.
+      description: `Every event on ${EVENT_BUS_NAME} except ${SOURCES.safeguarding} and aws.ses`,
+      eventPattern: { source: events.Match.anythingBut(SOURCES.safeguarding, 'aws.ses') },
       retention: ARCHIVE_RETENTION,
     });
     // aws-cdk-lib renders `KmsKeyIdentifier: ""` for an archive without a key, which some

@@ -22,6 +22,7 @@ import { LOCAL_ACCOUNT, type LocalResources, provision } from './provision.ts';
 import { deliver, type LocalRule, matchingRules, rulesFromTemplate } from './router.ts';
 import { type Scheduler, startScheduler } from './schedule.ts';
 import { seedDemoTrust } from './seed.ts';
+import { sesEventFromInput } from './ses-injection.ts';
 import { startLocalServers, type LocalServers } from './servers.ts';
 import { RequestCounter, startCountingProxy } from './request-counter.ts';
 import { pollOnce } from './sqs-event-source.ts';
@@ -295,6 +296,15 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const rules = rulesFromTemplate(resources);
     const deliveryDeps = {
       invoke: (arn: string, event: unknown) => {
+        // An event bus target (the SES feedback rule forwards from the default bus to
+        // trust-events, lib/ses-feedback.ts): the event goes on that local bus and is routed
+        // by its rules, as EventBridge does.
+        const toBus = /^arn:aws:events:[^:]*:[^:]*:event-bus\/(.+)$/.exec(arn)?.[1];
+        if (toBus !== undefined) {
+          if (!busNames.includes(toBus)) throw Object.assign(new Error(`no local event bus has the ARN ${arn}`), { name: 'ResourceNotFoundException' });
+          route(toBus, event as BusEvent).catch((error: Error) => log(`event bus ${toBus}: delivery failed: ${error.message}`));
+          return;
+        }
         const lambda = byArn.get(arn);
         if (!lambda) throw Object.assign(new Error(`no local function has the ARN ${arn}`), { name: 'ResourceNotFoundException' });
         lambda.invokeAsync(event);
@@ -387,6 +397,13 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       httpApi,
       requestCounts: { get: () => counter.snapshot(), reset: () => counter.reset() },
       report: (query) => loadComplianceReport({ db: DynamoDBDocumentClient.from(clients.dynamodb), table: dataTable, config }, query),
+      // SES bounces and complaints (local/ses-injection.ts): routed from the default bus
+      // directly, since PutEvents refuses aws.* sources as AWS does.
+      injectSesEvent: async (input) => {
+        const event = sesEventFromInput(input, { region, account: LOCAL_ACCOUNT });
+        await route('default', event);
+        return event.id;
+      },
       log,
     });
     stops.push(() => web.close());

@@ -8,6 +8,8 @@
  * - `POST /admin/tick` (`{"today":"YYYY-MM-DD"}`): fires the scheduled rules now
  *   (`trust-notify tick`);
  * - `GET /reports/compliance?policy=&version=&school=`: the compliance report as a page;
+ * - `POST /admin/ses-events` (an SES event as EventBridge delivers it): injects an SES bounce or
+ *   complaint on the local default bus (`trust-notify inject-ses-event`, local/ses-injection.ts);
  * - `GET /`: an index of the above.
  * Every page carries security headers and no script at all.
  */
@@ -18,6 +20,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { join } from 'node:path';
 import { marked } from 'marked';
 import { REPO_ROOT } from '../functions/config/load-trust-config.ts';
+import { ContractError } from '../functions/contracts/events.ts';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { escapeHtml, page, SECURITY_HEADERS } from '../functions/http/pages.ts';
 import { complianceReportBody, reportErrorBody } from '../functions/http/report-page.ts';
@@ -41,6 +44,8 @@ export interface WebServerOptions {
   functionStats: () => Record<string, unknown>;
   /** The compliance report (`GET /reports/compliance`), from the data table. */
   report?: (query: ReportQuery) => Promise<ComplianceReport>;
+  /** Routes an SES bounce or complaint from the local default bus (`POST /admin/ses-events`); returns its event id. */
+  injectSesEvent?: (input: unknown) => Promise<string>;
   log: (line: string) => void;
 }
 
@@ -131,6 +136,20 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       if (options.requestCounts && req.method === 'POST' && url.pathname === '/admin/requests/reset') {
         options.requestCounts.reset();
         return send(res, 200, 'application/json', '{}');
+      }
+      if (options.injectSesEvent && req.method === 'POST' && url.pathname === '/admin/ses-events') {
+        let input: unknown;
+        try {
+          input = JSON.parse(await readBody(req));
+        } catch {
+          return send(res, 400, 'application/json', JSON.stringify({ error: 'the body must be an SES event as JSON' }));
+        }
+        try {
+          return send(res, 202, 'application/json', JSON.stringify({ id: await options.injectSesEvent(input) }));
+        } catch (error) {
+          if (!(error instanceof ContractError)) throw error;
+          return send(res, 400, 'application/json', JSON.stringify({ error: error.message, fields: error.fields }));
+        }
       }
       if (req.method === 'POST' && url.pathname === '/admin/tick') {
         const body = JSON.parse((await readBody(req)) || '{}') as { today?: unknown };

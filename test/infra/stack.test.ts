@@ -193,6 +193,8 @@ describe('the stack', () => {
       ReportsApiUrl: `https://CaseIntake/Api.execute-api.eu-west-2.\${AWS::URLSuffix}/`,
       ReportSubmitterPolicyArn: 'CaseIntake/ReportSubmitterPolicy',
       CaseReaderPolicyArn: 'CaseIntake/CaseReaderPolicy',
+      // Bounces and complaints (test/infra/ses-feedback.test.ts).
+      SesFeedbackFailureDlqUrl: 'SesFeedback/HandlerFunction/FailureDlq',
     });
   });
 });
@@ -203,12 +205,12 @@ describe('event bus and archive', () => {
     template.hasResourceProperties('AWS::Events::EventBus', { Name: 'trust-events' });
   });
 
-  it('archives every event except trust.safeguarding ones, for 365 days', () => {
+  it('archives every event except trust.safeguarding and forwarded SES feedback, for 365 days', () => {
     const [[, archive], ...others] = resources('AWS::Events::Archive') as [[string, Json]];
     expect(others).toHaveLength(0);
     expect(props(archive)).toEqual({
-      Description: 'Every event on trust-events except trust.safeguarding',
-      EventPattern: { source: [{ 'anything-but': ['trust.safeguarding'] }] },
+      Description: 'Every event on trust-events except trust.safeguarding and aws.ses',
+      EventPattern: { source: [{ 'anything-but': ['trust.safeguarding', 'aws.ses'] }] },
       RetentionDays: 365,
       SourceArn: { 'Fn::GetAtt': [logicalIdOf('Events/Bus'), 'Arn'] },
     });
@@ -221,6 +223,7 @@ describe('event bus and archive', () => {
     expect(matchesEventPattern(pattern, event('trust.hr', 'Staff Onboarded'))).toBe(true);
     expect(matchesEventPattern(pattern, event('trust.policies', 'Policy Updated'))).toBe(true);
     expect(matchesEventPattern(pattern, event('trust.safeguarding', 'Breach Reported'))).toBe(false);
+    expect(matchesEventPattern(pattern, event('aws.ses', 'Email Bounced'))).toBe(false);
   });
 });
 
@@ -238,11 +241,17 @@ describe('rules', () => {
   ];
   // Scheduled rules (on the default bus; each asserted in its feature's infra test, e.g. test/infra/review-cycle.test.ts).
   const schedules = ['Events/ReviewScannerSchedule', 'Events/TriageEscalationSchedule', 'Events/ReminderScannerSchedule'];
-  const eventRules = () => resources('AWS::Events::Rule').filter(([, rule]) => props(rule).ScheduleExpression === undefined);
+  // SES bounces and complaints: a forwarding rule on the default bus and one on trust-events, each
+  // matching two SES detail-types (asserted in test/infra/ses-feedback.test.ts).
+  const sesFeedbackRules = ['SesFeedback/ForwardRule', 'SesFeedback/Rule'];
+  const eventRules = () =>
+    resources('AWS::Events::Rule').filter(
+      ([id, rule]) => props(rule).ScheduleExpression === undefined && !sesFeedbackRules.includes(nameOf.get(id) ?? ''),
+    );
 
   it('are exactly one per routed event type, plus the scheduled jobs', () => {
     const rules = resources('AWS::Events::Rule').map(([id]) => nameOf.get(id));
-    expect(rules.sort()).toEqual([...routes.map((r) => `Events/${r.name}Rule`), ...schedules].sort());
+    expect(rules.sort()).toEqual([...routes.map((r) => `Events/${r.name}Rule`), ...schedules, ...sesFeedbackRules].sort());
   });
 
   it.each(routes)('routes exactly $detailType from $source to the $name function', ({ detailType, source, name }) => {
@@ -335,6 +344,7 @@ describe('functions', () => {
     'TriageEscalationFunction',
     'ReminderScannerFunction',
     'PolicyUpdatedFunction',
+    'SesFeedback/HandlerFunction',
   ];
   /**
    * Invoked synchronously (API Gateway, or the fan-out queue's event source): nothing to
@@ -359,6 +369,7 @@ describe('functions', () => {
     // A refresher day for a large trust touches every person once (test/infra/reminders.test.ts).
     ReminderScannerFunction: 300,
     PolicyUpdatedFunction: 30,
+    'SesFeedback/HandlerFunction': 30,
     // One school of a policy version per invocation (lib/policy-fanout.ts).
     'PolicyFanout/WorkerFunction': 60,
   };
@@ -532,6 +543,7 @@ describe('email queue and sender', () => {
         'PolicyFanout/Dlq',
         'TriageEscalationFunction/FailureDlq',
         'ReminderScannerFunction/FailureDlq',
+        'SesFeedback/HandlerFunction/FailureDlq',
       ].sort(),
     );
     const policies = resources('AWS::SQS::QueuePolicy');
@@ -854,6 +866,8 @@ describe('IAM: least privilege per function', () => {
           // Breach Reported, published by the intake and, for a case left unrouted, the triage job.
           'CaseIntake/ReportIntakeFunctionRole/DefaultPolicy',
           'TriageEscalationFunctionRole/DefaultPolicy',
+          // EventBridge forwarding SES bounces and complaints from the default bus (test/infra/ses-feedback.test.ts).
+          'SesFeedback/ForwardRole/DefaultPolicy',
         ]).toContain(nameOf.get(id));
         expect(actions).toEqual(['events:PutEvents']);
         expect(statement.Resource).toEqual({ 'Fn::GetAtt': [logicalIdOf('Events/Bus'), 'Arn'] });
@@ -982,6 +996,12 @@ describe('cdk-nag AwsSolutions', () => {
         ]),
         // Breach and concern cases (test/infra/case-intake.test.ts): nothing on the narrative table, its key, the API or the policies.
         ...['BreachReported', 'TriageEscalation'].map((name) => `${name}Function/FailureDlq: AwsSolutions-SQS3`),
+        // SES bounces and complaints (test/infra/ses-feedback.test.ts): the handler writes both tables.
+        'SesFeedback/HandlerFunction/FailureDlq: AwsSolutions-SQS3',
+        'SesFeedback/HandlerFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        'SesFeedback/HandlerFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+        `SesFeedback/HandlerFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
+        'SesFeedback/HandlerFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
         // The policy fan-out worker (lib/policy-fanout.ts) writes both tables, like the handlers.
         ...['BreachReportedFunctionRole', 'TriageEscalationFunctionRole', 'CaseIntake/ReportIntakeFunctionRole', 'PolicyFanout/WorkerFunctionRole'].flatMap((role) => [
           `${role}/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,

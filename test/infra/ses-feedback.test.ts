@@ -1,0 +1,244 @@
+/**
+ * Bounces and complaints in the CDK stack (lib/ses-feedback.ts): the configuration set's
+ * event destination (BOUNCE and COMPLAINT to the default bus, the only bus SES publishes
+ * to), the default-bus rule that forwards them to trust-events (its event bus target, the
+ * role EventBridge assumes to put them there, the DLQ), the trust-events rule to the
+ * handler (retries, DLQ, invoke permission), and the handler's settings and least-privilege
+ * IAM. Synthesized without bundling (stack.test.ts checks the bundles); expected values
+ * are written out literally.
+ */
+import { CfnElement } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createTrustApp } from '../../lib/trust-policy-notify-app.ts';
+import { matchesEventPattern } from '../../local/event-pattern.ts';
+
+type Json = Record<string, unknown>;
+
+let resourcesById: Record<string, Json>;
+let outputs: Record<string, { Value: unknown }>;
+/** Logical id → the construct's path below the stack, e.g. `Tables/DataTable`. */
+const nameOf = new Map<string, string>();
+
+beforeAll(() => {
+  const { stack } = createTrustApp({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const template = Template.fromStack(stack).toJSON();
+  resourcesById = template.Resources as Record<string, Json>;
+  outputs = template.Outputs as Record<string, { Value: unknown }>;
+  for (const construct of stack.node.findAll()) {
+    if (construct instanceof CfnElement) {
+      const path = construct.node.path.slice(stack.node.path.length + 1).replace(/\/Resource$/, '');
+      nameOf.set(stack.resolve(construct.logicalId), path);
+    }
+  }
+});
+
+function logicalIdOf(path: string): string {
+  for (const [id, name] of nameOf) if (name === path) return id;
+  throw new Error(`no resource at ${path}`);
+}
+const props = (resource: Json | undefined): Json => (resource?.Properties ?? {}) as Json;
+const resourceAt = (path: string): Json => resourcesById[logicalIdOf(path)] ?? {};
+const ofType = (type: string) => Object.entries(resourcesById).filter(([, r]) => r.Type === type);
+const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
+const arnOf = (path: string) => ({ 'Fn::GetAtt': [logicalIdOf(path), 'Arn'] });
+
+/** A CloudFormation value with references rendered as construct paths. */
+function describeRef(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const v = value as Json;
+  if (typeof v.Ref === 'string') return v.Ref.startsWith('AWS::') ? `\${${v.Ref}}` : (nameOf.get(v.Ref) ?? v.Ref);
+  const getAtt = v['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && typeof getAtt[0] === 'string') {
+    const name = nameOf.get(getAtt[0]) ?? getAtt[0];
+    return getAtt[1] === 'Arn' ? name : `${name}.${String(getAtt[1])}`;
+  }
+  const join = v['Fn::Join'];
+  if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1])) return join[1].map(describeRef).join(join[0]);
+  throw new Error(`cannot describe ${JSON.stringify(value)}`);
+}
+
+/** Every action a role allows, with the resources (construct paths). */
+function permissionsOfRole(roleId: string): Record<string, string[]> {
+  const policies = ofType('AWS::IAM::Policy').filter(([, p]) => asList(props(p).Roles).some((r) => (r as Json).Ref === roleId));
+  expect(policies).toHaveLength(1);
+  const allowed: Record<string, string[]> = {};
+  for (const [, policy] of policies) {
+    for (const statement of (props(policy).PolicyDocument as { Statement: { Effect: string; Action: unknown; Resource: unknown }[] }).Statement) {
+      expect(statement.Effect).toBe('Allow');
+      for (const action of asList(statement.Action) as string[]) {
+        allowed[action] = [...(allowed[action] ?? []), ...asList(statement.Resource).map(describeRef)].sort();
+      }
+    }
+  }
+  return allowed;
+}
+const allow = (actions: string[], names: string[]) => Object.fromEntries(actions.map((a) => [a, [...names].sort()]));
+
+function envOf(functionPath: string): Record<string, string> {
+  const variables = (props(resourceAt(functionPath)).Environment as { Variables: Json }).Variables;
+  return Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, describeRef(value)]));
+}
+
+const PATTERN = { source: ['aws.ses'], 'detail-type': ['Email Bounced', 'Email Complaint Received'] };
+const sesEvent = (detailType: string, source = 'aws.ses') => ({ source, 'detail-type': detailType, detail: { eventType: 'Bounce' } });
+
+describe('the configuration set event destination', () => {
+  it('publishes bounces and complaints, and nothing else, from our configuration set to the default bus', () => {
+    const destinations = ofType('AWS::SES::ConfigurationSetEventDestination');
+    expect(destinations.map(([id]) => nameOf.get(id))).toEqual(['SesFeedback/EventDestination']);
+    const { ConfigurationSetName, EventDestination } = props(resourceAt('SesFeedback/EventDestination')) as {
+      ConfigurationSetName: unknown;
+      EventDestination: { EventBridgeDestination: { EventBusArn: unknown } } & Json;
+    };
+    expect(describeRef(ConfigurationSetName)).toBe('Email/ConfigurationSet');
+    expect(EventDestination).toEqual({
+      Enabled: true,
+      MatchingEventTypes: ['bounce', 'complaint'],
+      EventBridgeDestination: { EventBusArn: expect.anything() },
+    });
+    // SES supports the default bus only (AWS::SES::ConfigurationSetEventDestination EventBridgeDestination).
+    expect(describeRef(EventDestination.EventBridgeDestination.EventBusArn)).toBe(`arn:aws:events:eu-west-2:\${AWS::AccountId}:event-bus/default`);
+  });
+});
+
+describe('the forwarding rule on the default bus', () => {
+  it('matches SES bounces and complaints on the default bus (no EventBusName) and targets trust-events, with the delivery DLQ', () => {
+    expect(props(resourceAt('SesFeedback/ForwardRule'))).toEqual({
+      Description: 'SES bounces and complaints → trust-events (SES publishes them only to the default bus)',
+      EventPattern: PATTERN,
+      State: 'ENABLED',
+      Targets: [
+        {
+          Id: 'Target0',
+          Arn: arnOf('Events/Bus'),
+          RoleArn: arnOf('SesFeedback/ForwardRole'),
+          // An event bus target takes no RetryPolicy (EventBridge's default applies: 24 h, 185 attempts); then this DLQ.
+          DeadLetterConfig: { Arn: arnOf('Events/DeliveryDlq') },
+        },
+      ],
+    });
+  });
+
+  it('its pattern matches both SES feedback types from aws.ses only', () => {
+    const pattern = props(resourceAt('SesFeedback/ForwardRule')).EventPattern;
+    expect(matchesEventPattern(pattern, sesEvent('Email Bounced'))).toBe(true);
+    expect(matchesEventPattern(pattern, sesEvent('Email Complaint Received'))).toBe(true);
+    expect(matchesEventPattern(pattern, sesEvent('Email Delivered'))).toBe(false);
+    expect(matchesEventPattern(pattern, sesEvent('Email Bounced', 'trust.hr'))).toBe(false);
+  });
+
+  it('EventBridge assumes its role (from this account only), which may put events on trust-events and nothing else', () => {
+    const role = props(resourceAt('SesFeedback/ForwardRole'));
+    expect(role.AssumeRolePolicyDocument).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Action: 'sts:AssumeRole',
+          Effect: 'Allow',
+          Principal: { Service: 'events.amazonaws.com' },
+          Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+        },
+      ],
+    });
+    expect(role.ManagedPolicyArns).toBeUndefined();
+    expect(permissionsOfRole(logicalIdOf('SesFeedback/ForwardRole'))).toEqual(allow(['events:PutEvents'], ['Events/Bus']));
+  });
+
+  it('the delivery DLQ accepts messages from EventBridge for this rule', () => {
+    const dlqId = logicalIdOf('Events/DeliveryDlq');
+    const [[, policy]] = ofType('AWS::SQS::QueuePolicy').filter(([, p]) => asList(props(p).Queues).some((q) => (q as Json).Ref === dlqId)) as [
+      [string, Json],
+    ];
+    expect((props(policy).PolicyDocument as { Statement: Json[] }).Statement).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: 'sqs:SendMessage',
+        Principal: { Service: 'events.amazonaws.com' },
+        Condition: { ArnEquals: { 'aws:SourceArn': arnOf('SesFeedback/ForwardRule') } },
+      }),
+    );
+  });
+});
+
+describe('the trust-events rule and the handler', () => {
+  it('matches the same events on trust-events and delivers them to the handler with retries and the delivery DLQ', () => {
+    expect(props(resourceAt('SesFeedback/Rule'))).toEqual({
+      Description: 'SES bounces and complaints → HandlerFunction',
+      EventBusName: { Ref: logicalIdOf('Events/Bus') },
+      EventPattern: PATTERN,
+      State: 'ENABLED',
+      Targets: [
+        {
+          Id: 'Target0',
+          Arn: arnOf('SesFeedback/HandlerFunction'),
+          RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 86400 },
+          DeadLetterConfig: { Arn: arnOf('Events/DeliveryDlq') },
+        },
+      ],
+    });
+  });
+
+  it('EventBridge may invoke the handler, from this rule only', () => {
+    const fnArn = arnOf('SesFeedback/HandlerFunction');
+    const permissions = ofType('AWS::Lambda::Permission').filter(([, p]) => JSON.stringify(props(p).FunctionName) === JSON.stringify(fnArn));
+    expect(permissions.map(([, p]) => props(p))).toEqual([
+      { Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', FunctionName: fnArn, SourceArn: arnOf('SesFeedback/Rule') },
+    ]);
+  });
+
+  it('the handler: Node.js 24 on arm64, 30 s, async retries into its own failure DLQ, whose URL is an output', () => {
+    expect(props(resourceAt('SesFeedback/HandlerFunction'))).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      MemorySize: 512,
+      Timeout: 30,
+      TracingConfig: { Mode: 'Active' },
+    });
+    const fnId = logicalIdOf('SesFeedback/HandlerFunction');
+    const configs = ofType('AWS::Lambda::EventInvokeConfig').filter(([, c]) => (props(c).FunctionName as Json).Ref === fnId);
+    expect(configs.map(([, c]) => props(c))).toEqual([
+      {
+        FunctionName: { Ref: fnId },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 2,
+        MaximumEventAgeInSeconds: 21600,
+        DestinationConfig: { OnFailure: { Destination: arnOf('SesFeedback/HandlerFunction/FailureDlq') } },
+      },
+    ]);
+    expect(describeRef(outputs.SesFeedbackFailureDlqUrl?.Value)).toBe('SesFeedback/HandlerFunction/FailureDlq');
+  });
+
+  it('the handler gets the data table, the ledger table and the email queue', () => {
+    expect(envOf('SesFeedback/HandlerFunction')).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: 'trust-policy-notify',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      DATA_TABLE_NAME: 'Tables/DataTable',
+      LEDGER_TABLE_NAME: 'Tables/LedgerTable',
+      EMAIL_QUEUE_URL: 'Email/Queue',
+    });
+  });
+
+  it('the handler may use its logs, X-Ray, the two tables and their key, and send to the email queue: nothing on any bus, no SES', () => {
+    const roleId = (props(resourceAt('SesFeedback/HandlerFunction')).Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0] ?? '';
+    const tableActions = [
+      'dynamodb:BatchGetItem',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:DescribeTable',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ];
+    expect(permissionsOfRole(roleId)).toEqual({
+      ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['SesFeedback/HandlerFunctionLogGroup']),
+      ...allow(['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], ['*']),
+      ...allow(tableActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'], ['Tables/DataKey']),
+      ...allow(['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], ['Email/Queue', 'SesFeedback/HandlerFunction/FailureDlq']),
+    });
+  });
+});
