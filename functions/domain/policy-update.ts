@@ -25,6 +25,8 @@ import type { CurrentPolicy } from './policies.ts';
 export interface PolicyVersion extends CurrentPolicy {
   change: 'substantive' | 'editorial';
   changeSummary: string;
+  /** Days people have to acknowledge this version, if the event set it (else the configured default). */
+  acknowledgementDueDays?: number;
   /** The event that created this version (its eventId, else the EventBridge id). */
   sourceEventId: string;
 }
@@ -68,6 +70,7 @@ export function newVersion(detail: PolicyUpdated, previous: CurrentPolicy | null
     documentUrl: detail.documentUrl,
     change: detail.change,
     changeSummary: detail.changeSummary,
+    ...(detail.acknowledgementDueDays ? { acknowledgementDueDays: detail.acknowledgementDueDays } : {}),
     sourceEventId: eventId,
   };
 }
@@ -108,7 +111,7 @@ export const policyLedgerKey = {
 export function planFanOut(people: readonly Person[], ctx: FanOutContext): FanOutPlan {
   const { policy, config, now } = ctx;
   const today = londonDate(now);
-  const dueOn = addDays(today, ctx.config.acknowledgement.dueDays);
+  const dueOn = addDays(today, policy.acknowledgementDueDays ?? ctx.config.acknowledgement.dueDays);
   const linkExpiry = new Date(now.getTime() + config.acknowledgement.linkValidDays * 86_400_000);
   const plan: FanOutPlan = { requests: [], emails: [], undeliverable: 0 };
   for (const person of people) {

@@ -102,6 +102,11 @@ describe('fan-out plan for one page of people', () => {
     expect(plan.undeliverable).toBe(1);
   });
 
+  it('a version that sets acknowledgementDueDays uses it instead of the configured default', () => {
+    const plan = planFanOut(people, { config, policy: { ...version, acknowledgementDueDays: 21 }, now, ackLink });
+    expect(plan.requests[0]?.dueOn).toBe('2026-12-16');
+  });
+
   it('editorial: tells the audience, asks nobody', () => {
     const plan = planFanOut(people, { config, policy: { ...version, change: 'editorial' }, now, ackLink });
     expect(plan.requests).toEqual([]);
