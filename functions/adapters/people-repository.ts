@@ -134,8 +134,11 @@ export class PeopleRepository {
   async updateIfUnchangedSince(person: Person, read: Person): Promise<boolean> {
     const after: Record<string, unknown> = { ...person, gsi1pk: `SCHOOL#${person.schoolId}` };
     const before: Record<string, unknown> = { ...read, gsi1pk: `SCHOOL#${read.schoolId}` };
+    // A new address always writes its deliverability too: a bounce of the old address
+    // recorded between the read and this write must not stick to the new one.
+    const emailChanged = after.email !== before.email;
     const names = [...new Set([...Object.keys(after), ...Object.keys(before)])].filter(
-      (name) => JSON.stringify(after[name]) !== JSON.stringify(before[name]),
+      (name) => JSON.stringify(after[name]) !== JSON.stringify(before[name]) || (emailChanged && name === 'emailDeliverable'),
     );
     const set = names.filter((name) => after[name] !== undefined);
     const remove = names.filter((name) => after[name] === undefined);
