@@ -7,14 +7,27 @@
  * Synthesized without bundling (stack.test.ts checks the bundles); expected values are
  * written out literally.
  */
-import { type App, CfnElement, Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { matchesEventPattern } from '../../local/event-pattern.ts';
 import { parseSchedule } from '../../local/schedule.ts';
-import { createTrustApp } from '../../lib/trust-policy-notify-app.ts';
-import type { TrustPolicyNotifyStack } from '../../lib/trust-policy-notify-stack.ts';
+import {
+  allow,
+  arnOf,
+  asList,
+  describeRef,
+  envOf,
+  invokeConfigsFor,
+  logicalIdOf,
+  nameOf,
+  ofType,
+  permissionsOf,
+  props,
+  resourceAt,
+  synthesis,
+  synthesizeForAssertions,
+} from '../support/cdk-assertions.ts';
 
 type Json = Record<string, unknown>;
 interface Statement {
@@ -25,49 +38,7 @@ interface Statement {
   Condition?: Json;
 }
 
-let app: App;
-let stack: TrustPolicyNotifyStack;
-let template: Json;
-let resourcesById: Record<string, Json>;
-/** Logical id → the construct's path below the stack, e.g. `CaseIntake/NarrativeTable`. */
-const nameOf = new Map<string, string>();
-
-beforeAll(() => {
-  ({ app, stack } = createTrustApp({ context: { 'aws:cdk:bundling-stacks': [] } }));
-  template = Template.fromStack(stack).toJSON() as Json;
-  resourcesById = template.Resources as Record<string, Json>;
-  for (const construct of stack.node.findAll()) {
-    if (construct instanceof CfnElement) {
-      const path = construct.node.path.slice(stack.node.path.length + 1).replace(/\/Resource$/, '');
-      nameOf.set(stack.resolve(construct.logicalId), path);
-    }
-  }
-});
-
-function logicalIdOf(path: string): string {
-  for (const [id, name] of nameOf) if (name === path) return id;
-  throw new Error(`no resource at ${path}`);
-}
-const props = (resource: Json | undefined): Json => (resource?.Properties ?? {}) as Json;
-const resourceAt = (path: string): Json => resourcesById[logicalIdOf(path)] ?? {};
-const ofType = (type: string) => Object.entries(resourcesById).filter(([, r]) => r.Type === type);
-const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
-const arnOf = (path: string) => ({ 'Fn::GetAtt': [logicalIdOf(path), 'Arn'] });
-
-/** A CloudFormation value with references rendered as construct paths. */
-function describeRef(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const v = value as Json;
-  if (typeof v.Ref === 'string') return v.Ref.startsWith('AWS::') ? `\${${v.Ref}}` : (nameOf.get(v.Ref) ?? v.Ref);
-  const getAtt = v['Fn::GetAtt'];
-  if (Array.isArray(getAtt) && typeof getAtt[0] === 'string') {
-    const name = nameOf.get(getAtt[0]) ?? getAtt[0];
-    return getAtt[1] === 'Arn' ? name : `${name}.${String(getAtt[1])}`;
-  }
-  const join = v['Fn::Join'];
-  if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1])) return join[1].map(describeRef).join(join[0]);
-  throw new Error(`cannot describe ${JSON.stringify(value)}`);
-}
+beforeAll(synthesizeForAssertions);
 
 const statementsOf = (policy: Json): Statement[] => (props(policy).PolicyDocument as { Statement: Statement[] }).Statement;
 
@@ -78,32 +49,10 @@ function allStatements(): { policy: string; type: string; statement: Statement }
   );
 }
 
-/** Every action the function's role allows, with the resources (construct paths). */
-function permissionsOf(functionPath: string): Record<string, string[]> {
-  const roleId = (props(resourceAt(functionPath)).Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
-  const policies = ofType('AWS::IAM::Policy').filter(([, p]) => asList(props(p).Roles).some((r) => (r as Json).Ref === roleId));
-  expect(policies).toHaveLength(1);
-  const allowed: Record<string, string[]> = {};
-  for (const [, policy] of policies) {
-    for (const statement of statementsOf(policy)) {
-      expect(statement.Effect).toBe('Allow');
-      for (const action of asList(statement.Action) as string[]) {
-        allowed[action] = [...(allowed[action] ?? []), ...asList(statement.Resource).map(describeRef)].sort();
-      }
-    }
-  }
-  return allowed;
-}
-const allow = (actions: string[], names: string[]) => Object.fromEntries(actions.map((a) => [a, [...names].sort()]));
 function merge(...grants: Record<string, string[]>[]): Record<string, string[]> {
   const merged: Record<string, string[]> = {};
   for (const grant of grants) for (const [action, names] of Object.entries(grant)) merged[action] = [...(merged[action] ?? []), ...names].sort();
   return merged;
-}
-
-function envOf(functionPath: string): Record<string, string> {
-  const variables = (props(resourceAt(functionPath)).Environment as { Variables: Json }).Variables;
-  return Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, describeRef(value)]));
 }
 
 const TABLE_READ = ['dynamodb:BatchGetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query'];
@@ -290,7 +239,7 @@ describe('POST /reports (API Gateway HTTP API)', () => {
       },
     ]);
     const fnId = logicalIdOf('CaseIntake/ReportIntakeFunction');
-    expect(ofType('AWS::Lambda::EventInvokeConfig').filter(([, c]) => (props(c).FunctionName as Json).Ref === fnId)).toHaveLength(0);
+    expect(invokeConfigsFor(fnId)).toHaveLength(0);
     expect(props(resourceAt('CaseIntake/ReportIntakeFunction'))).toMatchObject({ Runtime: 'nodejs24.x', Timeout: 10, MemorySize: 512 });
     expect(envOf('CaseIntake/ReportIntakeFunction')).toEqual({
       NODE_OPTIONS: '--enable-source-maps',
@@ -339,7 +288,7 @@ describe('Breach Reported rule and the hourly triage job', () => {
   it('both functions retry asynchronous failures twice, then go to their own failure DLQ, and get the tables they need', () => {
     for (const name of ['BreachReported', 'TriageEscalation']) {
       const fnId = logicalIdOf(`${name}Function`);
-      const [config] = ofType('AWS::Lambda::EventInvokeConfig').filter(([, c]) => (props(c).FunctionName as Json).Ref === fnId);
+      const [config] = invokeConfigsFor(fnId);
       expect(props(config?.[1])).toMatchObject({
         MaximumRetryAttempts: 2,
         DestinationConfig: { OnFailure: { Destination: arnOf(`${name}Function/FailureDlq`) } },
@@ -359,7 +308,7 @@ describe('Breach Reported rule and the hourly triage job', () => {
 
 describe('outputs and cdk-nag', () => {
   it('outputs the narrative table, the reports API URL and the two policies for the CLI and operators', () => {
-    const outputs = template.Outputs as Record<string, { Value: unknown }>;
+    const { outputs } = synthesis();
     expect(describeRef(outputs.NarrativeTableName?.Value)).toBe('CaseIntake/NarrativeTable');
     expect(describeRef(outputs.ReportsApiUrl?.Value)).toBe(`https://CaseIntake/Api.execute-api.eu-west-2.\${AWS::URLSuffix}/`);
     expect(describeRef(outputs.ReportSubmitterPolicyArn?.Value)).toBe('CaseIntake/ReportSubmitterPolicy');
@@ -368,7 +317,7 @@ describe('outputs and cdk-nag', () => {
   });
 
   it('cdk-nag finds nothing unacknowledged in the intake, the Breach Reported handler or the triage job', () => {
-    const report = new AwsSolutionsChecks().validateScope(app);
+    const report = new AwsSolutionsChecks().validateScope(synthesis().app);
     const ours = /\/(CaseIntake|BreachReported|TriageEscalation|Events\/(BreachReportedRule|TriageEscalationSchedule))/;
     const findings = report.violations.flatMap((v) =>
       v.violatingResources.filter((r) => ours.test(r.constructPath ?? '')).map((r) => `${v.ruleName} at ${r.constructPath}`),
@@ -378,6 +327,7 @@ describe('outputs and cdk-nag', () => {
 
   it('acknowledges only the findings every TrustFunction has, each with its reason; none on the narrative table, key, API or policies', () => {
     const acks: string[] = [];
+    const { stack } = synthesis();
     for (const construct of stack.node.findAll()) {
       for (const entry of construct.node.metadata) {
         if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;

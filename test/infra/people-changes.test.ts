@@ -5,14 +5,13 @@
  * checked by stack.test.ts); expected values are written out literally.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-
-type Json = Record<string, unknown>;
 import { matchesEventPattern } from '../../local/event-pattern.ts';
 import {
   allow,
   envOf,
+  invokeConfigsFor,
+  invokePermissionsFor,
   logicalIdOf,
-  ofType,
   permissionsOf,
   props,
   resourceAt,
@@ -53,7 +52,7 @@ describe('people-change rules', () => {
 
   it.each(handlers)('$name: EventBridge may invoke the function from its rule only', ({ name }) => {
     const fnArn = { 'Fn::GetAtt': [logicalIdOf(`${name}Function`), 'Arn'] };
-    const permissions = ofType('AWS::Lambda::Permission').filter(([, p]) => JSON.stringify(props(p).FunctionName) === JSON.stringify(fnArn));
+    const permissions = invokePermissionsFor(fnArn);
     expect(permissions.map(([, p]) => props(p))).toEqual([
       {
         Action: 'lambda:InvokeFunction',
@@ -69,7 +68,7 @@ describe('people-change functions', () => {
   it.each(handlers)('$name: Node.js 24 on arm64, async retries twice within 6 h, then its own failure DLQ', ({ name }) => {
     expect(props(resourceAt(`${name}Function`))).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Timeout: 30 });
     const fnId = logicalIdOf(`${name}Function`);
-    const configs = ofType('AWS::Lambda::EventInvokeConfig').filter(([, c]) => (props(c).FunctionName as Json).Ref === fnId);
+    const configs = invokeConfigsFor(fnId);
     expect(configs.map(([, c]) => props(c))).toEqual([
       {
         FunctionName: { Ref: fnId },

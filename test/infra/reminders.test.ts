@@ -6,81 +6,29 @@
  * the email queue, the link-signing secret, and nothing on the bus. Synthesized without
  * bundling (stack.test.ts checks the bundles); expected values are written out literally.
  */
-import { CfnElement } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { londonDate } from '../../functions/domain/dates.ts';
 import { TEMPLATE_IDS } from '../../functions/email/template-ids.ts';
-import { createTrustApp } from '../../lib/trust-policy-notify-app.ts';
 import { firingsBetween, parseSchedule } from '../../local/schedule.ts';
+import {
+  allow,
+  arnOf,
+  describeRef,
+  envOf,
+  invokeConfigsFor,
+  invokePermissionsFor,
+  logicalIdOf,
+  ofType,
+  permissionsOf,
+  props,
+  resourceAt,
+  synthesis,
+  synthesizeForAssertions,
+} from '../support/cdk-assertions.ts';
 
 type Json = Record<string, unknown>;
 
-let resourcesById: Record<string, Json>;
-let outputs: Record<string, { Value: unknown }>;
-/** Logical id → the construct's path below the stack, e.g. `Tables/DataTable`. */
-const nameOf = new Map<string, string>();
-
-beforeAll(() => {
-  const { stack } = createTrustApp({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const template = Template.fromStack(stack).toJSON();
-  resourcesById = template.Resources as Record<string, Json>;
-  outputs = template.Outputs as Record<string, { Value: unknown }>;
-  for (const construct of stack.node.findAll()) {
-    if (construct instanceof CfnElement) {
-      const path = construct.node.path.slice(stack.node.path.length + 1).replace(/\/Resource$/, '');
-      nameOf.set(stack.resolve(construct.logicalId), path);
-    }
-  }
-});
-
-function logicalIdOf(path: string): string {
-  for (const [id, name] of nameOf) if (name === path) return id;
-  throw new Error(`no resource at ${path}`);
-}
-const props = (resource: Json | undefined): Json => (resource?.Properties ?? {}) as Json;
-const resourceAt = (path: string): Json => resourcesById[logicalIdOf(path)] ?? {};
-const ofType = (type: string) => Object.entries(resourcesById).filter(([, r]) => r.Type === type);
-const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
-const arnOf = (path: string) => ({ 'Fn::GetAtt': [logicalIdOf(path), 'Arn'] });
-
-/** A CloudFormation value with references rendered as construct paths. */
-function describeRef(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const v = value as Json;
-  if (typeof v.Ref === 'string') return v.Ref.startsWith('AWS::') ? `\${${v.Ref}}` : (nameOf.get(v.Ref) ?? v.Ref);
-  const getAtt = v['Fn::GetAtt'];
-  if (Array.isArray(getAtt) && typeof getAtt[0] === 'string') {
-    const name = nameOf.get(getAtt[0]) ?? getAtt[0];
-    return getAtt[1] === 'Arn' ? name : `${name}.${String(getAtt[1])}`;
-  }
-  const join = v['Fn::Join'];
-  if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1])) return join[1].map(describeRef).join(join[0]);
-  throw new Error(`cannot describe ${JSON.stringify(value)}`);
-}
-
-/** Every action the function's role allows, with the resources (construct paths). */
-function permissionsOf(functionPath: string): Record<string, string[]> {
-  const roleId = (props(resourceAt(functionPath)).Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
-  const policies = ofType('AWS::IAM::Policy').filter(([, p]) => asList(props(p).Roles).some((r) => (r as Json).Ref === roleId));
-  expect(policies).toHaveLength(1);
-  const allowed: Record<string, string[]> = {};
-  for (const [, policy] of policies) {
-    for (const statement of (props(policy).PolicyDocument as { Statement: { Effect: string; Action: unknown; Resource: unknown }[] }).Statement) {
-      expect(statement.Effect).toBe('Allow');
-      for (const action of asList(statement.Action) as string[]) {
-        allowed[action] = [...(allowed[action] ?? []), ...asList(statement.Resource).map(describeRef)].sort();
-      }
-    }
-  }
-  return allowed;
-}
-const allow = (actions: string[], names: string[]) => Object.fromEntries(actions.map((a) => [a, [...names].sort()]));
-
-function envOf(functionPath: string): Record<string, string> {
-  const variables = (props(resourceAt(functionPath)).Environment as { Variables: Json }).Variables;
-  return Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, describeRef(value)]));
-}
+beforeAll(synthesizeForAssertions);
 
 describe('the daily reminder scanner schedule', () => {
   it('runs at 07:00 UTC every day, on the default bus (no EventBusName), with retries and the delivery DLQ', () => {
@@ -102,7 +50,7 @@ describe('the daily reminder scanner schedule', () => {
 
   it('EventBridge may invoke the function, from this rule only', () => {
     const fnArn = arnOf('ReminderScannerFunction');
-    const permissions = ofType('AWS::Lambda::Permission').filter(([, p]) => JSON.stringify(props(p).FunctionName) === JSON.stringify(fnArn));
+    const permissions = invokePermissionsFor(fnArn);
     expect(permissions.map(([, p]) => props(p))).toEqual([
       { Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', FunctionName: fnArn, SourceArn: arnOf('Events/ReminderScannerSchedule') },
     ]);
@@ -130,7 +78,7 @@ describe('the reminder scanner function', () => {
       TracingConfig: { Mode: 'Active' },
     });
     const fnId = logicalIdOf('ReminderScannerFunction');
-    const configs = ofType('AWS::Lambda::EventInvokeConfig').filter(([, c]) => (props(c).FunctionName as Json).Ref === fnId);
+    const configs = invokeConfigsFor(fnId);
     expect(configs.map(([, c]) => props(c))).toEqual([
       {
         FunctionName: { Ref: fnId },
@@ -140,7 +88,7 @@ describe('the reminder scanner function', () => {
         DestinationConfig: { OnFailure: { Destination: arnOf('ReminderScannerFunction/FailureDlq') } },
       },
     ]);
-    expect(describeRef(outputs.ReminderScannerFailureDlqUrl?.Value)).toBe('ReminderScannerFunction/FailureDlq');
+    expect(describeRef(synthesis().outputs.ReminderScannerFailureDlqUrl?.Value)).toBe('ReminderScannerFunction/FailureDlq');
   });
 
   it('is given the two tables, the email queue and the signing secret; no bus', () => {

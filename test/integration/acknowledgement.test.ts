@@ -5,41 +5,30 @@
  * and the email sender (the receipt). Tokens that are tampered, expired, unknown or
  * replayed get their own page and status and change nothing.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
   EventBridgeEvent,
-  SQSBatchResponse,
-  SQSEvent,
 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import { parseKeyRing, signToken } from '../../functions/domain/ack-token.ts';
 import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
-import { pollOnce } from '../../local/sqs-event-source.ts';
 import { lambdaContext, loadFunction, TEST_ACK_KEYS } from '../support/functions.ts';
+import { drainThroughSender, eventBridgeEvent, type EventBridgeHandler, loadEmailSender, localClients, one, type SqsHandler } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 import { emailsTo, sesStore } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
 const config = loadTrustConfig();
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials }));
-const sqs = new SQSClient({ endpoint: ctx.endpoints.sqs, region: ctx.region, credentials, useQueueUrlAsEndpoint: false });
-const pick = <T>(record: Record<string, T>, part: string): T => {
-  const key = Object.keys(record).find((k) => k.includes(part));
-  if (!key || record[key] === undefined) throw new Error(`nothing named ${part}`);
-  return record[key];
-};
-const dataTable = pick(ctx.tables, 'DataTable');
-const emailQueue = pick(ctx.queues, 'EmailQueue');
+const { db, sqs } = localClients(ctx);
+const dataTable = one(ctx.tables, 'DataTable');
+const emailQueue = one(ctx.queues, 'EmailQueue');
 
 type Http = (event: APIGatewayProxyEventV2, c: ReturnType<typeof lambdaContext>) => Promise<APIGatewayProxyStructuredResultV2>;
-type Eb = (event: EventBridgeEvent<string, unknown>, c: ReturnType<typeof lambdaContext>) => Promise<void>;
-type Sqs = (event: SQSEvent, c: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+type Eb = EventBridgeHandler;
+type Sqs = SqsHandler;
 let ack: Http;
 let onboard: Eb;
 let receipt: Eb;
@@ -58,19 +47,7 @@ const person = {
   startDate: '2027-01-04',
 };
 
-function ebEvent(detailType: string, source: string, detail: unknown): EventBridgeEvent<string, unknown> {
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': detailType,
-    source,
-    account: '000000000000',
-    time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    region: ctx.region,
-    resources: [],
-    detail,
-  };
-}
+const ebEvent = (detailType: string, source: string, detail: unknown) => eventBridgeEvent(detailType, source, detail);
 
 function httpEvent(method: 'GET' | 'POST', token: string): APIGatewayProxyEventV2 {
   const path = `/ack/${token}`;
@@ -97,12 +74,7 @@ function httpEvent(method: 'GET' | 'POST', token: string): APIGatewayProxyEventV
   };
 }
 
-async function drain(): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const r = await pollOnce(sqs, emailQueue, (event) => sender(event, lambdaContext('EmailSender')));
-    if (r.received === 0) return;
-  }
-}
+const drain = () => drainThroughSender(sqs, emailQueue, sender, { mustDrain: false });
 
 async function requestRow(policyId: string) {
   const out = await db.send(
@@ -133,8 +105,7 @@ beforeAll(async () => {
   process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
   onboard = (await loadFunction(ctx, 'StaffOnboardedFunction', () => import('../../functions/handlers/staff-onboarded.ts')))
     .handler as unknown as Eb;
-  sender = (await loadFunction(ctx, 'EmailSenderFunction', () => import('../../functions/handlers/email-sender.ts')))
-    .handler as unknown as Sqs;
+  sender = await loadEmailSender(ctx);
   ack = (await loadFunction(ctx, 'AckFunction', () => import('../../functions/handlers/ack-http.ts'))).handler as unknown as Http;
   receipt = (await loadFunction(ctx, 'PolicyAcknowledgedFunction', () => import('../../functions/handlers/policy-acknowledged.ts')))
     .handler as unknown as Eb;

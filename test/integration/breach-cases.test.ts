@@ -13,20 +13,12 @@
  * DEBUG level: no line, and no email anywhere in the SES store, may hold the narrative or
  * the subject's name.
  */
-import {
-  CreateTableCommand,
-  type CreateTableCommandInput,
-  DescribeTableCommand,
-  DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
   EventBridgeEvent,
-  SQSBatchResponse,
-  SQSEvent,
 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { CaseRepository } from '../../functions/adapters/case-repository.ts';
@@ -34,24 +26,16 @@ import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
 import { caseMove, caseView } from '../../local/case-commands.ts';
 import { seedDemoTrust } from '../../local/seed.ts';
-import { pollOnce } from '../../local/sqs-event-source.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
+import { createTableLike, drainThroughSender, type EventBridgeHandler, eventBridgeEvent, localClients, one, type SqsHandler } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 import { sesStore, type StoredEmail } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
 const config = loadTrustConfig();
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-const dynamo = new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials });
-const db = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
-const sqs = new SQSClient({ endpoint: ctx.endpoints.sqs, region: ctx.region, credentials, useQueueUrlAsEndpoint: false });
+const { dynamodb: dynamo, db, sqs } = localClients(ctx, { removeUndefinedValues: true });
 
-const tableOf = (part: string): string => {
-  const key = Object.keys(ctx.tables).find((k) => k.includes(part));
-  const name = key ? ctx.tables[key] : undefined;
-  if (!name) throw new Error(`no table named ${part}`);
-  return name;
-};
+const tableOf = (part: string): string => one(ctx.tables, part);
 const run = Date.now().toString(36);
 const dataTable = `breach-cases-data-${run}`;
 const ledgerTable = `breach-cases-ledger-${run}`;
@@ -59,8 +43,8 @@ const narrativeTable = tableOf('NarrativeTable');
 let emailQueue: { url: string; arn: string };
 
 type Http = (event: APIGatewayProxyEventV2, c: ReturnType<typeof lambdaContext>) => Promise<APIGatewayProxyStructuredResultV2>;
-type Eb = (event: EventBridgeEvent<string, unknown>, c: ReturnType<typeof lambdaContext>) => Promise<void>;
-type Sqs = (event: SQSEvent, c: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+type Eb = EventBridgeHandler;
+type Sqs = SqsHandler;
 let intake: Http;
 let routeHandler: Eb;
 let triage: Eb;
@@ -77,20 +61,7 @@ const NARRATIVE =
 /** Oliver Hughes (SM-T1 in the demo directory) is the subject of the reports below. */
 const SUBJECT_NAMES = ['Oliver Hughes', 'Hughes', 'oliver.hughes'];
 
-async function cloneTable(from: string, to: string): Promise<void> {
-  const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: from }));
-  if (!Table) throw new Error(`no table ${from}`);
-  const input: CreateTableCommandInput = {
-    TableName: to,
-    KeySchema: Table.KeySchema,
-    AttributeDefinitions: Table.AttributeDefinitions,
-    BillingMode: 'PAY_PER_REQUEST',
-    ...(Table.GlobalSecondaryIndexes?.length
-      ? { GlobalSecondaryIndexes: Table.GlobalSecondaryIndexes.map((g) => ({ IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection })) }
-      : {}),
-  };
-  await dynamo.send(new CreateTableCommand(input));
-}
+const cloneTable = (from: string, to: string) => createTableLike(dynamo, from, to);
 
 function httpEvent(body: string): APIGatewayProxyEventV2 {
   return {
@@ -116,19 +87,7 @@ function httpEvent(body: string): APIGatewayProxyEventV2 {
   };
 }
 
-function scheduledEvent(time: string): EventBridgeEvent<string, unknown> {
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    account: '000000000000',
-    time,
-    region: ctx.region,
-    resources: [],
-    detail: {},
-  };
-}
+const scheduledEvent = (time: string) => eventBridgeEvent('Scheduled Event', 'aws.events', {}, { time });
 
 async function report(fields: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await intake(httpEvent(JSON.stringify(fields)), lambdaContext('ReportIntake'));
@@ -151,13 +110,7 @@ async function deliverPublished(): Promise<BusEvent[]> {
   return batch;
 }
 
-async function drain(): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const r = await pollOnce(sqs, emailQueue, (event) => sender(event, lambdaContext('EmailSender')));
-    if (r.received === 0) return;
-  }
-  throw new Error('the email queue did not drain');
-}
+const drain = () => drainThroughSender(sqs, emailQueue, sender);
 
 async function caseEmails(caseId: string): Promise<StoredEmail[]> {
   return (await sesStore(ctx.endpoints.ses)).filter((e) => e.subject.includes(caseId));

@@ -12,10 +12,8 @@
  * that the editorial version 2 stored here cannot change what other test files' onboarding
  * asks for. The ledger and the email queue are the shared ones (the queue is drained after).
  */
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
-import type { EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PolicyRepository } from '../../functions/adapters/policy-repository.ts';
 import { RequestRepository } from '../../functions/adapters/request-repository.ts';
@@ -24,29 +22,21 @@ import type { ComplianceReport } from '../../functions/domain/compliance-report.
 import { addDays, londonDate } from '../../functions/domain/dates.ts';
 import type { PolicyVersion } from '../../functions/domain/policy-update.ts';
 import { loadComplianceReport, ReportQueryError } from '../../functions/services/compliance-report.ts';
-import { pollOnce } from '../../local/sqs-event-source.ts';
 import { startWebServer, type WebServer } from '../../local/web.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
+import { createTableLike, drainThroughSender, eventBridgeEvent, type EventBridgeHandler, loadEmailSender, LOCAL_CREDENTIALS, localClients, one, type SqsHandler } from '../support/integration.ts';
 
 const ctx = inject('integration');
 const config = loadTrustConfig();
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-const dynamodb = new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials });
-const db = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
-const sqs = new SQSClient({ endpoint: ctx.endpoints.sqs, region: ctx.region, credentials, useQueueUrlAsEndpoint: false });
-const pick = <T>(record: Record<string, T>, part: string): T => {
-  const key = Object.keys(record).find((k) => k.includes(part));
-  if (!key || record[key] === undefined) throw new Error(`nothing named ${part}`);
-  return record[key];
-};
-const sharedDataTable = pick(ctx.tables, 'DataTable');
-const emailQueue = pick(ctx.queues, 'EmailQueue');
+const { dynamodb, db, sqs } = localClients(ctx, { removeUndefinedValues: true });
+const sharedDataTable = one(ctx.tables, 'DataTable');
+const emailQueue = one(ctx.queues, 'EmailQueue');
 const dataTable = `${sharedDataTable}-compliance-report`;
 const SEED = 'use-of-social-media';
 
 // The report's own client: every operation it sends is recorded, to show it never scans.
 const reportOperations: string[] = [];
-const reportClient = new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials });
+const reportClient = new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials: LOCAL_CREDENTIALS });
 reportClient.middlewareStack.add(
   (next, context) => async (args) => {
     reportOperations.push(context.commandName ?? 'unknown');
@@ -57,25 +47,13 @@ reportClient.middlewareStack.add(
 const report = (query: Parameters<typeof loadComplianceReport>[1]) =>
   loadComplianceReport({ db: DynamoDBDocumentClient.from(reportClient), table: dataTable, config }, query);
 
-type Eb = (event: EventBridgeEvent<string, unknown>, c: ReturnType<typeof lambdaContext>) => Promise<void>;
-type Sqs = (event: SQSEvent, c: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+type Eb = EventBridgeHandler;
+type Sqs = SqsHandler;
 let onboard: Eb;
 let leave: Eb;
 let sender: Sqs | undefined;
 
-function hrEvent(detailType: string, detail: Record<string, unknown>): EventBridgeEvent<string, unknown> {
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': detailType,
-    source: 'trust.hr',
-    account: '000000000000',
-    time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    region: ctx.region,
-    resources: [],
-    detail,
-  };
-}
+const hrEvent = (detailType: string, detail: Record<string, unknown>) => eventBridgeEvent(detailType, 'trust.hr', detail);
 
 const hr = (staffId: string, schoolId: string, employmentType = 'permanent', roles = ['teacher']) => ({
   staffId,
@@ -88,34 +66,14 @@ const hr = (staffId: string, schoolId: string, employmentType = 'permanent', rol
   startDate: '2026-09-01',
 });
 
-async function createPrivateDataTable(): Promise<void> {
-  const shared = (await dynamodb.send(new DescribeTableCommand({ TableName: sharedDataTable }))).Table;
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: dataTable,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: shared?.KeySchema,
-      AttributeDefinitions: shared?.AttributeDefinitions,
-      GlobalSecondaryIndexes: (shared?.GlobalSecondaryIndexes ?? []).map((g) => ({
-        IndexName: g.IndexName,
-        KeySchema: g.KeySchema,
-        Projection: g.Projection,
-      })),
-    }),
-  );
-}
+const createPrivateDataTable = () => createTableLike(dynamodb, sharedDataTable, dataTable);
 
 const useOwnTable = <M>(load: () => Promise<M>) => () => {
   process.env.DATA_TABLE_NAME = dataTable;
   return load();
 };
 
-async function drainEmailQueue(send: Sqs): Promise<void> {
-  for (let round = 0; round < 50; round++) {
-    const result = await pollOnce(sqs, emailQueue, (event) => send(event, lambdaContext('EmailSender')));
-    if (result.received === 0) return;
-  }
-}
+const drainEmailQueue = (send: Sqs) => drainThroughSender(sqs, emailQueue, send, { mustDrain: false });
 
 type Counts = { people: number; acknowledged: number; outstanding: number; overdue: number; outstandingIds: string[] };
 
@@ -187,7 +145,7 @@ beforeAll(async () => {
   onboard = (await loadFunction(ctx, 'StaffOnboardedFunction', useOwnTable(() => import('../../functions/handlers/staff-onboarded.ts'))))
     .handler as unknown as Eb;
   leave = (await loadFunction(ctx, 'StaffLeftFunction', useOwnTable(() => import('../../functions/handlers/staff-left.ts')))).handler as unknown as Eb;
-  sender = (await loadFunction(ctx, 'EmailSenderFunction', () => import('../../functions/handlers/email-sender.ts'))).handler as unknown as Sqs;
+  sender = await loadEmailSender(ctx);
   const requests = new RequestRepository(db, dataTable);
   const policies = new PolicyRepository(db, dataTable);
 

@@ -8,38 +8,26 @@
  *
  * SM-T1 and T-TNM are the staff the official-channel register (config/trust.json) names.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { EventBridgeEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { pendingIndexKeys } from '../../functions/adapters/index-keys.ts';
 import { PeopleRepository } from '../../functions/adapters/people-repository.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import { parseKeyRing, verifyToken } from '../../functions/domain/ack-token.ts';
 import { addDays, londonDate } from '../../functions/domain/dates.ts';
-import { pollOnce } from '../../local/sqs-event-source.ts';
 import { lambdaContext, loadFunction, TEST_ACK_KEYS } from '../support/functions.ts';
+import { drainThroughSender, eventBridgeEvent, type EventBridgeHandler, loadEmailSender, localClients, one, sequentialEventIds, type SqsHandler } from '../support/integration.ts';
 import { emailsTo, sesStore, type StoredEmail } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
 const config = loadTrustConfig();
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials }));
-const sqs = new SQSClient({ endpoint: ctx.endpoints.sqs, region: ctx.region, credentials, useQueueUrlAsEndpoint: false });
-
-const one = <T>(record: Record<string, T>, part: string): T => {
-  const keys = Object.keys(record).filter((k) => k.includes(part));
-  const value = keys[0] === undefined ? undefined : record[keys[0]];
-  if (keys.length !== 1 || value === undefined) throw new Error(`expected one ${part}*, found ${keys.join(', ')}`);
-  return value;
-};
+const { db, sqs } = localClients(ctx);
 const dataTable = one(ctx.tables, 'DataTable');
 const ledgerTable = one(ctx.tables, 'LedgerTable');
 const emailQueue = one(ctx.queues, 'EmailQueue');
 
-type EbHandler = (event: EventBridgeEvent<string, unknown>, context: ReturnType<typeof lambdaContext>) => Promise<void>;
-type SqsHandler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+type EbHandler = EventBridgeHandler;
 let onboard: EbHandler;
 let updated: EbHandler;
 let left: EbHandler;
@@ -51,37 +39,15 @@ beforeAll(async () => {
   onboard = await load('StaffOnboardedFunction', () => import('../../functions/handlers/staff-onboarded.ts'));
   updated = await load('StaffUpdatedFunction', () => import('../../functions/handlers/staff-updated.ts'));
   left = await load('StaffLeftFunction', () => import('../../functions/handlers/staff-left.ts'));
-  sendEmails = (await loadFunction(ctx, 'EmailSenderFunction', () => import('../../functions/handlers/email-sender.ts')))
-    .handler as unknown as SqsHandler;
+  sendEmails = await loadEmailSender(ctx);
 });
 
-let eventCounter = 0;
-function hrEvent(detailType: string, detail: Record<string, unknown>): EventBridgeEvent<string, unknown> {
-  eventCounter++;
-  return {
-    version: '0',
-    id: `00000000-0000-4000-9000-${String(eventCounter).padStart(12, '0')}`,
-    'detail-type': detailType,
-    source: 'trust.hr',
-    account: '000000000000',
-    time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    region: ctx.region,
-    resources: [],
-    detail,
-  };
-}
+const nextEventId = sequentialEventIds('9000');
+const hrEvent = (detailType: string, detail: Record<string, unknown>) => eventBridgeEvent(detailType, 'trust.hr', detail, { id: nextEventId() });
 const run = (handler: EbHandler, event: EventBridgeEvent<string, unknown>) => handler(event, lambdaContext(event['detail-type']));
 
 /** Runs the email sender over the queue until it is empty, as the event source mapping would. */
-async function drainEmailQueue(): Promise<number> {
-  let handled = 0;
-  for (let round = 0; round < 50; round++) {
-    const result = await pollOnce(sqs, emailQueue, (event) => sendEmails(event, lambdaContext('EmailSender')));
-    if (result.received === 0) return handled;
-    handled += result.deleted;
-  }
-  throw new Error('the email queue did not drain');
-}
+const drainEmailQueue = () => drainThroughSender(sqs, emailQueue, sendEmails);
 
 async function ledgerKeys(prefix: string): Promise<string[]> {
   const out = await db.send(

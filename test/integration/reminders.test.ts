@@ -12,15 +12,11 @@
  * people. The ledger, the email queue and SES are the shared ones; every address here is
  * our own.
  */
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
   EventBridgeEvent,
-  SQSBatchResponse,
-  SQSEvent,
 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PeopleRepository } from '../../functions/adapters/people-repository.ts';
@@ -30,29 +26,21 @@ import type { StaffOnboarded } from '../../functions/contracts/events.ts';
 import { addDays, addMonths, londonDate } from '../../functions/domain/dates.ts';
 import { type Person, personFromHr } from '../../functions/domain/people.ts';
 import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
-import { pollOnce } from '../../local/sqs-event-source.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
+import { createTableLike, drainThroughSender, eventBridgeEvent, type EventBridgeHandler, loadEmailSender, localClients, one, type SqsHandler } from '../support/integration.ts';
 import { emailsTo, type StoredEmail } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
 const config = loadTrustConfig();
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-const dynamodb = new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials });
-const db = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
-const sqs = new SQSClient({ endpoint: ctx.endpoints.sqs, region: ctx.region, credentials, useQueueUrlAsEndpoint: false });
-const pick = <T>(record: Record<string, T>, part: string): T => {
-  const key = Object.keys(record).find((k) => k.includes(part));
-  if (!key || record[key] === undefined) throw new Error(`nothing named ${part}`);
-  return record[key];
-};
-const sharedDataTable = pick(ctx.tables, 'DataTable');
-const ledgerTable = pick(ctx.tables, 'LedgerTable');
-const emailQueue = pick(ctx.queues, 'EmailQueue');
+const { dynamodb, db, sqs } = localClients(ctx, { removeUndefinedValues: true });
+const sharedDataTable = one(ctx.tables, 'DataTable');
+const ledgerTable = one(ctx.tables, 'LedgerTable');
+const emailQueue = one(ctx.queues, 'EmailQueue');
 const dataTable = `${sharedDataTable}-reminders`;
 const SEED = 'use-of-social-media';
 
-type Eb = (event: EventBridgeEvent<string, unknown>, c: ReturnType<typeof lambdaContext>) => Promise<void>;
-type Sqs = (event: SQSEvent, c: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+type Eb = EventBridgeHandler;
+type Sqs = SqsHandler;
 type Http = (event: APIGatewayProxyEventV2, c: ReturnType<typeof lambdaContext>) => Promise<APIGatewayProxyStructuredResultV2>;
 let scanner: Eb;
 let onboard: Eb;
@@ -89,33 +77,13 @@ const b1 = hr('REM-B1', 'st-johns', ['teacher']);
 // Their address bounces: written through the repositories, due a week later than the others.
 const u1 = hr('REM-U1', 'st-marys', ['teacher'], { lineManagerStaffId: 'REM-MGR' });
 
-function scheduledEvent(day: string): EventBridgeEvent<string, unknown> {
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    account: '000000000000',
+const scheduledEvent = (day: string) =>
+  eventBridgeEvent('Scheduled Event', 'aws.events', {}, {
     time: `${day}T07:00:00Z`,
-    region: ctx.region,
     resources: ['arn:aws:events:eu-west-2:000000000000:rule/ReminderScannerSchedule'],
-    detail: {},
-  };
-}
+  });
 
-function hrEvent(detail: StaffOnboarded): EventBridgeEvent<string, unknown> {
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': 'Staff Onboarded',
-    source: 'trust.hr',
-    account: '000000000000',
-    time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    region: ctx.region,
-    resources: [],
-    detail,
-  };
-}
+const hrEvent = (detail: StaffOnboarded) => eventBridgeEvent('Staff Onboarded', 'trust.hr', detail);
 
 function post(link: string): APIGatewayProxyEventV2 {
   const token = link.slice(`${config.publicBaseUrl}/ack/`.length);
@@ -143,12 +111,7 @@ function post(link: string): APIGatewayProxyEventV2 {
   };
 }
 
-async function drain(): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const r = await pollOnce(sqs, emailQueue, (event) => sender(event, lambdaContext('EmailSender')));
-    if (r.received === 0) return;
-  }
-}
+const drain = () => drainThroughSender(sqs, emailQueue, sender, { rounds: 100, mustDrain: false });
 
 /** Runs the scanner as the schedule would on `day`, then sends what it queued. */
 async function scan(day: string): Promise<void> {
@@ -186,18 +149,7 @@ async function ledgerRow(key: string) {
   return (await db.send(new GetCommand({ TableName: ledgerTable, Key: { pk: key }, ConsistentRead: true }))).Item;
 }
 
-async function createPrivateDataTable(): Promise<void> {
-  const shared = (await dynamodb.send(new DescribeTableCommand({ TableName: sharedDataTable }))).Table;
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: dataTable,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: shared?.KeySchema,
-      AttributeDefinitions: shared?.AttributeDefinitions,
-      GlobalSecondaryIndexes: (shared?.GlobalSecondaryIndexes ?? []).map((g) => ({ IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection })),
-    }),
-  );
-}
+const createPrivateDataTable = () => createTableLike(dynamodb, sharedDataTable, dataTable);
 
 const useOwnTable = <M>(load: () => Promise<M>) => () => {
   process.env.DATA_TABLE_NAME = dataTable;
@@ -228,7 +180,7 @@ beforeAll(async () => {
   ack = (await loadFunction(ctx, 'AckFunction', useOwnTable(() => import('../../functions/handlers/ack-http.ts')))).handler as unknown as Http;
   receipt = (await loadFunction(ctx, 'PolicyAcknowledgedFunction', useOwnTable(() => import('../../functions/handlers/policy-acknowledged.ts'))))
     .handler as unknown as Eb;
-  sender = (await loadFunction(ctx, 'EmailSenderFunction', () => import('../../functions/handlers/email-sender.ts'))).handler as unknown as Sqs;
+  sender = await loadEmailSender(ctx);
 
   const people = new PeopleRepository(db, dataTable);
   for (const p of [headStMarys, headStJohns, exec, hrAdvisor, manager]) await people.putIfNotOlder(personFromHr(p, '2026-09-01T00:00:00Z', null));

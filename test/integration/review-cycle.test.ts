@@ -9,37 +9,27 @@
  * people cannot change what the first scan finds. The ledger, the email queue and SES are
  * the shared ones; every recipient here has an address of their own.
  */
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { EventBridgeEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PeopleRepository } from '../../functions/adapters/people-repository.ts';
 import type { StaffOnboarded } from '../../functions/contracts/events.ts';
 import { personFromHr } from '../../functions/domain/people.ts';
 import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
-import { pollOnce } from '../../local/sqs-event-source.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
+import { createTableLike, drainThroughSender, eventBridgeEvent, type EventBridgeHandler, loadEmailSender, LOCAL_CREDENTIALS, localClients, one, type SqsHandler } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 import { emailsTo, sesStore, type StoredEmail } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-const dynamodb = new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials });
-const db = DynamoDBDocumentClient.from(dynamodb);
-const sqs = new SQSClient({ endpoint: ctx.endpoints.sqs, region: ctx.region, credentials, useQueueUrlAsEndpoint: false });
-const pick = <T>(record: Record<string, T>, part: string): T => {
-  const key = Object.keys(record).find((k) => k.includes(part));
-  if (!key || record[key] === undefined) throw new Error(`nothing named ${part}`);
-  return record[key];
-};
-const sharedDataTable = pick(ctx.tables, 'DataTable');
-const emailQueue = pick(ctx.queues, 'EmailQueue');
+const { dynamodb, db, sqs } = localClients(ctx);
+const sharedDataTable = one(ctx.tables, 'DataTable');
+const emailQueue = one(ctx.queues, 'EmailQueue');
 const dataTable = `${sharedDataTable}-review-cycle`;
 
-type Eb = (event: EventBridgeEvent<string, unknown>, c: ReturnType<typeof lambdaContext>) => Promise<void>;
-type Sqs = (event: SQSEvent, c: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+type Eb = EventBridgeHandler;
+type Sqs = SqsHandler;
 let scanner: Eb;
 let reviewDue: Eb;
 let reviewed: Eb;
@@ -71,33 +61,10 @@ const governor = hr('REV-GOV', 'st-marys', ['chair-of-governors', 'governor'], '
 const told = [tnm, chair, trustee];
 const notTold = [leftTrustee, governor];
 
-function scheduledEvent(time: string): EventBridgeEvent<string, unknown> {
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    account: '000000000000',
-    time,
-    region: ctx.region,
-    resources: ['arn:aws:events:eu-west-2:000000000000:rule/ReviewScannerSchedule'],
-    detail: {},
-  };
-}
+const scheduledEvent = (time: string) =>
+  eventBridgeEvent('Scheduled Event', 'aws.events', {}, { time, resources: ['arn:aws:events:eu-west-2:000000000000:rule/ReviewScannerSchedule'] });
 
-function policyEvent(detailType: string, detail: Record<string, unknown>): EventBridgeEvent<string, unknown> {
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': detailType,
-    source: 'trust.policies',
-    account: '000000000000',
-    time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    region: ctx.region,
-    resources: [],
-    detail,
-  };
-}
+const policyEvent = (detailType: string, detail: Record<string, unknown>) => eventBridgeEvent(detailType, 'trust.policies', detail);
 
 async function startBus(busNames: string[], port?: number): Promise<LocalEventBus> {
   return startLocalEventBus({
@@ -117,7 +84,7 @@ async function startBus(busNames: string[], port?: number): Promise<LocalEventBu
  * order it answered, so once a marker sent now has arrived, so has every earlier event.
  */
 async function busSettled(): Promise<void> {
-  const client = new EventBridgeClient({ endpoint: bus.url, region: ctx.region, credentials });
+  const client = new EventBridgeClient({ endpoint: bus.url, region: ctx.region, credentials: LOCAL_CREDENTIALS });
   const marker = crypto.randomUUID();
   await client.send(new PutEventsCommand({ Entries: [{ EventBusName: 'trust-events', Source: MARKER_SOURCE, DetailType: 'Barrier', Detail: JSON.stringify({ marker }) }] }));
   await eventually(async () => (published.some((e) => e.detail.marker === marker) ? true : undefined), { what: 'the bus to settle' });
@@ -134,12 +101,7 @@ async function deliverToHandler(events: BusEvent[]): Promise<void> {
   for (const e of events) await reviewDue(e as unknown as EventBridgeEvent<string, unknown>, lambdaContext('PolicyReviewDue'));
 }
 
-async function drain(): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const r = await pollOnce(sqs, emailQueue, (event) => sender(event, lambdaContext('EmailSender')));
-    if (r.received === 0) return;
-  }
-}
+const drain = () => drainThroughSender(sqs, emailQueue, sender, { mustDrain: false });
 
 const reviewEmailsTo = async (address: string): Promise<StoredEmail[]> =>
   (await emailsTo(ctx.endpoints.ses, address)).filter((e) => e.subject.startsWith('Policy review'));
@@ -149,22 +111,7 @@ async function current(policyId: string) {
   return out.Item;
 }
 
-async function createPrivateDataTable(): Promise<void> {
-  const shared = (await dynamodb.send(new DescribeTableCommand({ TableName: sharedDataTable }))).Table;
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: dataTable,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: shared?.KeySchema,
-      AttributeDefinitions: shared?.AttributeDefinitions,
-      GlobalSecondaryIndexes: (shared?.GlobalSecondaryIndexes ?? []).map((g) => ({
-        IndexName: g.IndexName,
-        KeySchema: g.KeySchema,
-        Projection: g.Projection,
-      })),
-    }),
-  );
-}
+const createPrivateDataTable = () => createTableLike(dynamodb, sharedDataTable, dataTable);
 
 const useOwnTable = <M>(load: () => Promise<M>) => () => {
   process.env.DATA_TABLE_NAME = dataTable;
@@ -181,7 +128,7 @@ beforeAll(async () => {
     .handler as unknown as Eb;
   reviewed = (await loadFunction(ctx, 'PolicyReviewedFunction', useOwnTable(() => import('../../functions/handlers/policy-reviewed.ts'))))
     .handler as unknown as Eb;
-  sender = (await loadFunction(ctx, 'EmailSenderFunction', () => import('../../functions/handlers/email-sender.ts'))).handler as unknown as Sqs;
+  sender = await loadEmailSender(ctx);
 
   const people = new PeopleRepository(db, dataTable);
   for (const p of [...told, ...notTold]) await people.putIfNotOlder(personFromHr(p, '2020-09-01T00:00:00Z', null));

@@ -10,36 +10,23 @@
  * "Monitoring SES events using Amazon EventBridge"): from the message id the ledger
  * recorded and the tags the sender actually gave SES.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SendBulkEmailCommandInput } from '@aws-sdk/client-sesv2';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import { addDays, londonDate } from '../../functions/domain/dates.ts';
-import { pollOnce } from '../../local/sqs-event-source.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
+import { drainThroughSender, eventBridgeEvent, type EventBridgeHandler, eventTime, loadEmailSender, localClients, one, sequentialEventIds, type SqsHandler } from '../support/integration.ts';
 import { emailsTo, sesStore } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
 const config = loadTrustConfig();
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials }));
-const sqs = new SQSClient({ endpoint: ctx.endpoints.sqs, region: ctx.region, credentials, useQueueUrlAsEndpoint: false });
-
-const one = <T>(record: Record<string, T>, part: string): T => {
-  const keys = Object.keys(record).filter((k) => k.includes(part));
-  const value = keys[0] === undefined ? undefined : record[keys[0]];
-  if (keys.length !== 1 || value === undefined) throw new Error(`expected one ${part}*, found ${keys.join(', ')}`);
-  return value;
-};
+const { db, sqs } = localClients(ctx);
 const dataTable = one(ctx.tables, 'DataTable');
 const ledgerTable = one(ctx.tables, 'LedgerTable');
 const emailQueue = one(ctx.queues, 'EmailQueue');
 
-type EbHandler = (event: EventBridgeEvent<string, unknown>, context: ReturnType<typeof lambdaContext>) => Promise<void>;
-type SqsHandler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+type EbHandler = EventBridgeHandler;
 let onboard: EbHandler;
 let feedback: EbHandler;
 let remind: EbHandler;
@@ -53,8 +40,7 @@ beforeAll(async () => {
   onboard = await load('StaffOnboardedFunction', () => import('../../functions/handlers/staff-onboarded.ts'));
   feedback = await load('SesFeedbackHandlerFunction', () => import('../../functions/handlers/ses-feedback.ts'));
   remind = await load('ReminderScannerFunction', () => import('../../functions/handlers/reminder-scanner.ts'));
-  sendEmails = (await loadFunction(ctx, 'EmailSenderFunction', () => import('../../functions/handlers/email-sender.ts')))
-    .handler as unknown as SqsHandler;
+  sendEmails = await loadEmailSender(ctx);
   // Imported after the handlers, so that the shared clients and logger see their environment.
   const { awsClients } = await import('../../functions/adapters/runtime.ts');
   awsClients().ses.middlewareStack.add(
@@ -66,32 +52,12 @@ beforeAll(async () => {
   );
 });
 
-let eventCounter = 0;
-function event(source: string, detailType: string, detail: unknown, time = new Date()): EventBridgeEvent<string, unknown> {
-  eventCounter++;
-  return {
-    version: '0',
-    id: `00000000-0000-4000-a000-${String(eventCounter).padStart(12, '0')}`,
-    'detail-type': detailType,
-    source,
-    account: '000000000000',
-    time: time.toISOString().replace(/\.\d+Z$/, 'Z'),
-    region: ctx.region,
-    resources: [],
-    detail,
-  };
-}
+const nextEventId = sequentialEventIds('a000');
+const event = (source: string, detailType: string, detail: unknown, time = new Date()) =>
+  eventBridgeEvent(detailType, source, detail, { id: nextEventId(), time: eventTime(time) });
 
 /** Runs the email sender over the queue until it is empty, as the event source mapping would. */
-async function drainEmailQueue(): Promise<number> {
-  let handled = 0;
-  for (let round = 0; round < 50; round++) {
-    const result = await pollOnce(sqs, emailQueue, (e) => sendEmails(e, lambdaContext('EmailSender')));
-    if (result.received === 0) return handled;
-    handled += result.deleted;
-  }
-  throw new Error('the email queue did not drain');
-}
+const drainEmailQueue = () => drainThroughSender(sqs, emailQueue, sendEmails);
 
 async function ledgerRows(prefix: string) {
   const out = await db.send(

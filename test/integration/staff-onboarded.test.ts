@@ -3,75 +3,37 @@
  * against DynamoDB Local, aws-ses-v2-local and fauxqs (started by the global setup):
  * EventBridge-shaped event → onboarding handler → email queue → email sender → SES.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import { parseKeyRing, verifyToken } from '../../functions/domain/ack-token.ts';
 import { addDays, londonDate } from '../../functions/domain/dates.ts';
-import { pollOnce } from '../../local/sqs-event-source.ts';
 import { lambdaContext, loadFunction, TEST_ACK_KEYS } from '../support/functions.ts';
+import { drainThroughSender, eventBridgeEvent, type EventBridgeHandler, loadEmailSender, localClients, one, sequentialEventIds, type SqsHandler } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 import { emailsTo, sesStore, type StoredEmail } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
 const config = loadTrustConfig();
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-const db = DynamoDBDocumentClient.from(
-  new DynamoDBClient({ endpoint: ctx.endpoints.dynamodb, region: ctx.region, credentials }),
-);
-const sqs = new SQSClient({ endpoint: ctx.endpoints.sqs, region: ctx.region, credentials, useQueueUrlAsEndpoint: false });
-
-const one = <T>(record: Record<string, T>, prefix: string): T => {
-  const keys = Object.keys(record).filter((k) => k.includes(prefix));
-  const value = keys[0] === undefined ? undefined : record[keys[0]];
-  if (keys.length !== 1 || value === undefined) throw new Error(`expected one ${prefix}*, found ${keys.join(', ')}`);
-  return value;
-};
+const { db, sqs } = localClients(ctx);
 const dataTable = one(ctx.tables, 'DataTable');
 const ledgerTable = one(ctx.tables, 'LedgerTable');
 const emailQueue = one(ctx.queues, 'EmailQueue');
 
-type EbHandler = (event: EventBridgeEvent<string, unknown>, context: ReturnType<typeof lambdaContext>) => Promise<void>;
-type SqsHandler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
-let onboard: EbHandler;
+let onboard: EventBridgeHandler;
 let sendEmails: SqsHandler;
 
 beforeAll(async () => {
   onboard = (await loadFunction(ctx, 'StaffOnboardedFunction', () => import('../../functions/handlers/staff-onboarded.ts')))
-    .handler as unknown as EbHandler;
-  sendEmails = (await loadFunction(ctx, 'EmailSenderFunction', () => import('../../functions/handlers/email-sender.ts')))
-    .handler as unknown as SqsHandler;
+    .handler as unknown as EventBridgeHandler;
+  sendEmails = await loadEmailSender(ctx);
 });
 
-let eventCounter = 0;
-function staffOnboarded(detail: Record<string, unknown>): EventBridgeEvent<string, unknown> {
-  eventCounter++;
-  return {
-    version: '0',
-    id: `00000000-0000-4000-8000-${String(eventCounter).padStart(12, '0')}`,
-    'detail-type': 'Staff Onboarded',
-    source: 'trust.hr',
-    account: '000000000000',
-    time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    region: ctx.region,
-    resources: [],
-    detail,
-  };
-}
-
+const nextEventId = sequentialEventIds('8000');
+const staffOnboarded = (detail: Record<string, unknown>) => eventBridgeEvent('Staff Onboarded', 'trust.hr', detail, { id: nextEventId() });
 /** Runs the email sender over the queue until it is empty, as the event source mapping would. */
-async function drainEmailQueue(): Promise<number> {
-  let handled = 0;
-  for (let round = 0; round < 50; round++) {
-    const result = await pollOnce(sqs, emailQueue, (event) => sendEmails(event, lambdaContext('EmailSender')));
-    if (result.received === 0) return handled;
-    handled += result.deleted;
-  }
-  throw new Error('the email queue did not drain');
-}
+const drainEmailQueue = () => drainThroughSender(sqs, emailQueue, sendEmails);
 
 async function ledgerRows(prefix: string) {
   const out = await db.send(

@@ -3,28 +3,44 @@
  * without bundling, find resources by construct path, render references as paths, and
  * list a function's IAM permissions and environment.
  */
-import { CfnElement } from 'aws-cdk-lib';
+import { type App, CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { expect } from 'vitest';
 import { createTrustApp } from '../../lib/trust-policy-notify-app.ts';
+import type { TrustPolicyNotifyStack } from '../../lib/trust-policy-notify-stack.ts';
 
 type Json = Record<string, unknown>;
 
+/** Logical id → resource of the synthesized template (a live binding: read it after `synthesizeForAssertions`). */
 export let resourcesById: Record<string, Json>;
 /** Logical id → the construct's path below the stack, e.g. `Tables/DataTable`. */
 export const nameOf = new Map<string, string>();
+/** What `synthesis()` returns: the app (for cdk-nag), the stack and the template's outputs. */
+export interface Synthesis {
+  app: App;
+  stack: TrustPolicyNotifyStack;
+  outputs: Record<string, { Value: unknown }>;
+}
+let synthesized: Synthesis | undefined;
 
 /** Synthesizes the stack once (no bundling) and indexes its resources by construct path. */
 export function synthesizeForAssertions(): void {
-  const { stack } = createTrustApp({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const template = Template.fromStack(stack);
-  resourcesById = template.toJSON().Resources as Record<string, Json>;
+  const { app, stack } = createTrustApp({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const template = Template.fromStack(stack).toJSON();
+  resourcesById = template.Resources as Record<string, Json>;
+  synthesized = { app, stack, outputs: (template.Outputs ?? {}) as Record<string, { Value: unknown }> };
   for (const construct of stack.node.findAll()) {
     if (construct instanceof CfnElement) {
       const path = construct.node.path.slice(stack.node.path.length + 1).replace(/\/Resource$/, '');
       nameOf.set(stack.resolve(construct.logicalId), path);
     }
   }
+}
+
+/** The app, stack and template outputs of the last `synthesizeForAssertions` (for cdk-nag and outputs). */
+export function synthesis(): Synthesis {
+  if (!synthesized) throw new Error('call synthesizeForAssertions first (in beforeAll)');
+  return synthesized;
 }
 
 export function logicalIdOf(path: string): string {
@@ -35,6 +51,15 @@ export const props = (resource: Json | undefined): Json => (resource?.Properties
 export const resourceAt = (path: string): Json => resourcesById[logicalIdOf(path)] ?? {};
 export const ofType = (type: string) => Object.entries(resourcesById).filter(([, r]) => r.Type === type);
 export const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
+/** `Fn::GetAtt` of the resource's Arn, as the template writes it. */
+export const arnOf = (path: string) => ({ 'Fn::GetAtt': [logicalIdOf(path), 'Arn'] });
+
+/** The Lambda permissions (AWS::Lambda::Permission) on the function with this ARN value (e.g. `arnOf(path)`). */
+export const invokePermissionsFor = (functionArn: unknown) =>
+  ofType('AWS::Lambda::Permission').filter(([, p]) => JSON.stringify(props(p).FunctionName) === JSON.stringify(functionArn));
+/** The async invoke configs (AWS::Lambda::EventInvokeConfig) of the function with this logical id. */
+export const invokeConfigsFor = (functionId: string) =>
+  ofType('AWS::Lambda::EventInvokeConfig').filter(([, c]) => (props(c).FunctionName as Json).Ref === functionId);
 
 /** A CloudFormation value with references rendered as construct paths. */
 export function describeRef(value: unknown): string {
@@ -54,6 +79,11 @@ export function describeRef(value: unknown): string {
 /** Every action the function's role allows, with the resources (construct paths). */
 export function permissionsOf(functionPath: string): Record<string, string[]> {
   const roleId = (props(resourceAt(functionPath)).Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+  return permissionsOfRole(roleId ?? '');
+}
+
+/** Every action a role (logical id) allows, with the resources (construct paths); one policy, Allow only. */
+export function permissionsOfRole(roleId: string): Record<string, string[]> {
   const policies = ofType('AWS::IAM::Policy').filter(([, p]) => asList(props(p).Roles).some((r) => (r as Json).Ref === roleId));
   expect(policies).toHaveLength(1);
   const allowed: Record<string, string[]> = {};
