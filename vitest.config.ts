@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects, one command (`npm test`):
+// Six projects, one command (`npm test`):
 // - unit: pure domain logic, no servers.
 // - integration: handlers driven through the real AWS SDK v3 clients against local
 //   servers (DynamoDB Local, aws-ses-v2-local, fauxqs) that the global setup starts
@@ -34,6 +34,17 @@ export default defineConfig({
           globalSetup: ['test/support/e2e-setup.ts'],
           testTimeout: 90_000,
           hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // Fault injection (test/faults): the integration servers, one fault per test.
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

@@ -12,6 +12,8 @@ import { loadTrustConfig, } from '../functions/config/load-trust-config.ts';
 import { CliError, importDirectory, localDataDir, localTarget, publishDetail, type Target } from '../local/cli-commands.ts';
 import { moveCase, reportBreach, showCase } from '../local/case-commands.ts';
 import { portsFromEnvironment, startPlatform } from '../local/platform.ts';
+import { evidenceCommand } from '../local/evidence-command.ts';
+import { redriveCommand } from '../local/redrive-command.ts';
 import { reportCommand } from '../local/report-command.ts';
 import { injectSesEvent } from '../local/ses-commands.ts';
 import { JavaMissingError } from '../local/servers.ts';
@@ -37,6 +39,14 @@ Commands:
                                            on it (every read and refusal is recorded)
   case <caseId> <triaged|investigating|closed> --by <staffId> [--note TEXT]
                                            move a case on (recorded with who and when)
+  redrive [--queue NAME] [--dry-run]       move dead-lettered messages back to their source (a
+                                           queue, or the event re-published to trust-events);
+                                           counts per DLQ; --queue takes a DLQ's name or output key
+  evidence --policy ID --version N [--out DIR]
+                                           evidence pack: CSV of who was asked, reminders and
+                                           acknowledgements, a hash-chained, signed manifest
+  evidence verify <manifest.json> [--public-key PEM]
+                                           check a pack's chain and signature (exit 1 if invalid)
 
 Options for publish and import:
   --region <region>  --stack <name>        use AWS instead of the local platform
@@ -170,6 +180,18 @@ async function main(argv: string[]) {
     case 'report':
       process.stdout.write(await reportCommand(rest));
       return;
+    case 'redrive': {
+      const { text, failed } = await redriveCommand(rest);
+      process.stdout.write(text);
+      if (failed > 0) process.exitCode = 1;
+      return;
+    }
+    case 'evidence': {
+      const { text, code } = await evidenceCommand(rest);
+      (code === 0 ? process.stdout : process.stderr).write(code === 0 ? text : `trust-notify: ${text}`);
+      process.exitCode = code;
+      return;
+    }
     case 'inject-ses-event': {
       const { positionals } = parseArgs({ args: rest, options: {}, allowPositionals: true });
       const [file] = positionals;

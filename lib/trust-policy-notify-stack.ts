@@ -20,6 +20,8 @@ import { AckEndpoint } from './ack-endpoint.ts';
 import { AckTokenKey } from './ack-token-key.ts';
 import { CaseIntake } from './case-intake.ts';
 import { DataTables } from './data-tables.ts';
+import { EvidenceKey } from './evidence-key.ts';
+import { OperationsAlarms } from './operations-alarms.ts';
 import { PolicyFanout } from './policy-fanout.ts';
 import { SesFeedback } from './ses-feedback.ts';
 import { TrustEmail } from './trust-email.ts';
@@ -251,6 +253,12 @@ export class TrustPolicyNotifyStack extends Stack {
       emailQueue: this.email.queue,
     });
     this.functions.set('SesFeedback', sesFeedback.handler);
+
+    // Operator alarms on every DLQ's depth and the SES reputation (lib/operations-alarms.ts): last, so it finds every DLQ.
+    new OperationsAlarms(this, 'Operations', { config });
+
+    // Evidence packs are signed with a KMS asymmetric key (lib/evidence-key.ts, trust-notify evidence).
+    new EvidenceKey(this, 'EvidenceKey');
 
     this.outputs();
   }

@@ -10,8 +10,9 @@
  * A thrown error means the call's outcome is unknown for everyone in it, unless
  * `isRefusedCall(error)` says SES answered and refused the whole call.
  */
-import { SendBulkEmailCommand, type SESv2Client } from '@aws-sdk/client-sesv2';
+import { SendBulkEmailCommand, type SendBulkEmailCommandOutput, type SESv2Client } from '@aws-sdk/client-sesv2';
 import { MAX_BULK_DESTINATIONS } from '../domain/emails.ts';
+import { backoff } from './ledger-repository.ts';
 
 export interface BulkEntry {
   to: string;
@@ -25,6 +26,9 @@ export interface BulkEntry {
 }
 
 export type SendOutcome = { status: 'sent'; messageId: string } | { status: 'retry' | 'failed'; code: string };
+
+/** Tries of a call SES refused outright before giving its emails back to the ledger. */
+const REFUSED_CALL_ATTEMPTS = 4;
 
 const RETRYABLE = new Set([
   'ACCOUNT_THROTTLED',
@@ -53,19 +57,31 @@ export class Mailer {
     if (entries.length > MAX_BULK_DESTINATIONS) {
       throw new RangeError(`SendBulkEmail takes at most ${MAX_BULK_DESTINATIONS} destinations; got ${entries.length}`);
     }
-    const out = await this.ses.send(
-      new SendBulkEmailCommand({
-        FromEmailAddress: this.options.from,
-        ConfigurationSetName: this.options.configurationSetName,
-        DefaultContent: { Template: { TemplateName: templateName, TemplateData: '{}' } },
-        BulkEmailEntries: entries.map((entry) => ({
-          Destination: { ToAddresses: [entry.to] },
-          ReplacementEmailContent: { ReplacementTemplate: { ReplacementTemplateData: entry.data } },
-          ...(entry.tags && entry.tags.length > 0 ? { ReplacementTags: entry.tags } : {}),
-        })),
-      }),
-    );
-    const results = out.BulkEmailEntryResults ?? [];
+    const command = new SendBulkEmailCommand({
+      FromEmailAddress: this.options.from,
+      ConfigurationSetName: this.options.configurationSetName,
+      DefaultContent: { Template: { TemplateName: templateName, TemplateData: '{}' } },
+      BulkEmailEntries: entries.map((entry) => ({
+        Destination: { ToAddresses: [entry.to] },
+        ReplacementEmailContent: { ReplacementTemplate: { ReplacementTemplateData: entry.data } },
+        ...(entry.tags && entry.tags.length > 0 ? { ReplacementTags: entry.tags } : {}),
+      })),
+    });
+    // Only a refused call (throttling, any 4xx: nothing was sent) is retried here, with
+    // backoff and jitter. The SES client itself must not retry (maxAttempts 1): after a 5xx
+    // or a dropped connection SES may have sent the emails, and a blind retry would send
+    // them again unflagged; that case goes back to the ledger's lease instead.
+    let out: SendBulkEmailCommandOutput | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        out = await this.ses.send(command);
+        break;
+      } catch (error) {
+        if (!isRefusedCall(error) || attempt >= REFUSED_CALL_ATTEMPTS) throw error;
+        await backoff(attempt);
+      }
+    }
+    const results = out?.BulkEmailEntryResults ?? [];
     return entries.map((_, i): SendOutcome => {
       const result = results[i];
       if (!result?.Status) return { status: 'retry', code: 'NO_RESULT' };

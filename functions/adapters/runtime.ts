@@ -49,7 +49,8 @@ export function awsClients() {
       marshallOptions: { removeUndefinedValues: true },
     });
     clients = { dynamo, // The endpoint, not the queue URL's host, decides where requests go (locally the two differ).
-      sqs: new SQSClient({ useQueueUrlAsEndpoint: false }), ses: new SESv2Client({}), secrets: new SecretsManagerClient({}) };
+      sqs: new SQSClient({ useQueueUrlAsEndpoint: false }), // No SDK retries for SES: a retried send after an unknown outcome could send twice (functions/adapters/mailer.ts).
+      ses: new SESv2Client({ maxAttempts: 1 }), secrets: new SecretsManagerClient({}) };
   }
   return clients;
 }

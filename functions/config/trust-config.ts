@@ -80,6 +80,8 @@ const common = {
   sender: z.strictObject({ address: z.email(), displayName: z.string().min(1) }),
   publicBaseUrl: z.url().refine((u) => !u.endsWith('/'), { error: 'must not end with "/"' }),
   integrationContact: z.email(),
+  /** Optional: subscribed by email to the operator alarm topic (lib/operations-alarms.ts). */
+  operatorEmail: z.email().optional(),
   ses: z.strictObject({
     configurationSetName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
     maxSendRatePerSecond: z.number().positive().max(10_000),

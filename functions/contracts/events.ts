@@ -64,6 +64,9 @@ const positiveInt = z
   .positive({ error: 'must be positive' });
 const documentUrl = z.url({ error: 'must be a URL' }).refine(
   (value) => {
+    // zod runs this refinement even when z.url() has already refused the value: a value
+    // `new URL` cannot parse must be refused here too, not thrown as a TypeError.
+    if (!URL.canParse(value)) return false;
     const url = new URL(value);
     return url.protocol === 'https:' || (url.protocol === 'http:' && ['localhost', '127.0.0.1'].includes(url.hostname));
   },

@@ -231,6 +231,18 @@ export interface TemplateData {
     action: string;
     routingNote?: string;
   };
+  /**
+   * An event a handler refused because it breaks its contract, told to the integration
+   * contact (functions/domain/rejected-event.ts): the event id, detail-type and the field
+   * paths with the rules broken. Never a value from the event.
+   */
+  'event-rejected': {
+    trustName: string;
+    eventId: string;
+    detailType: string;
+    problemCount: number;
+    problems: { field: string; problem: string }[];
+  };
 }
 
 /** One person in a Head of School's digest. */
@@ -323,6 +335,8 @@ export const ledgerKey = {
    * hash of the address, so a corrected address that fails later is reported again.
    */
   undeliverableAddress: (staffId: string, addressKey: string, recipient: string) => `bounce#${staffId}#${addressKey}#${recipient}`,
+  /** One notice per refused event, however often it is redelivered or retried. */
+  eventRejected: (eventId: string) => `rejected#${eventId}`,
 };
 
 /** `#r<n>` for a refresher cycle n ≥ 1; nothing for the first request, whose keys predate refreshers. */

@@ -17,7 +17,10 @@ import type {
 } from 'aws-lambda';
 import { ContractError, type DetailOf, type DetailType, readDetail } from '../contracts/events.ts';
 import { readSesFeedback, type SesFeedbackDetail, type SesFeedbackDetailType } from '../contracts/ses-events.ts';
-import { logger, runtimeConfig } from '../adapters/runtime.ts';
+import { awsClients, logger, runtimeConfig } from '../adapters/runtime.ts';
+import { EmailQueue } from '../adapters/email-queue.ts';
+import { LedgerRepository } from '../adapters/ledger-repository.ts';
+import { rejectedEventNotice } from '../domain/rejected-event.ts';
 import { page, SECURITY_HEADERS } from '../http/pages.ts';
 
 /** Logs a failure without personal data and lets it propagate. */
@@ -32,6 +35,42 @@ const logErrors = (): middy.MiddlewareObj => ({
   },
 });
 
+/**
+ * On a ContractError, tells the configured integration contact which event was refused (id,
+ * detail-type, field paths and rules; never a value): one email through the ledger (key
+ * `rejected#<eventId>`, so a redelivery or an async retry queues nothing new) and the email
+ * queue. The error is then rethrown as before (the pipeline's retries and DLQ take over).
+ * A function without a ledger or email queue binding skips the notice and logs why.
+ */
+const noticeRejections = (
+  detailType: DetailType,
+  // Read when the handler is built (cold start), as every other binding is.
+  ledgerTable = process.env.LEDGER_TABLE_NAME,
+  queueUrl = process.env.EMAIL_QUEUE_URL,
+): middy.MiddlewareObj<EventBridgeEvent<string, unknown>> => ({
+  onError: async (request) => {
+    const error = request.error;
+    if (!(error instanceof ContractError)) return;
+    if (!ledgerTable || !queueUrl) {
+      logger.warn('Rejected-event notice not sent: this function has no ledger table or email queue binding', { detailType });
+      return;
+    }
+    try {
+      const eventId = String(request.event.id);
+      const config = runtimeConfig();
+      const { dynamo, sqs } = awsClients();
+      const notice = rejectedEventNotice({ eventId, detailType, problems: error.problems }, config.integrationContact, config.trust.name);
+      const now = new Date();
+      const keys = await new LedgerRepository(dynamo, ledgerTable).recordIntended([notice], { detailType, eventId }, now);
+      if (keys.length > 0) await new EmailQueue(sqs, queueUrl).enqueue(keys);
+      logger.info('Rejected-event notice recorded for the integration contact', { queued: keys.length });
+    } catch (noticeError) {
+      // The refusal itself must still propagate: log the notice's failure by name only.
+      logger.error('Rejected-event notice failed', { errorName: noticeError instanceof Error ? noticeError.name : 'unknown' });
+    }
+  },
+});
+
 export type EventBridgeWork<T extends DetailType> = (
   detail: DetailOf<T>,
   event: EventBridgeEvent<string, unknown>,
@@ -42,6 +81,7 @@ export function eventBridgeHandler<T extends DetailType>(detailType: T, work: Ev
   return middy<EventBridgeEvent<string, unknown>, void>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logErrors())
+    .use(noticeRejections(detailType))
     .handler(async (event) => {
       logger.appendKeys({ eventId: event.id, detailType: event['detail-type'] });
       if (event['detail-type'] !== detailType) {

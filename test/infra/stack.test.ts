@@ -195,6 +195,9 @@ describe('the stack', () => {
       CaseReaderPolicyArn: 'CaseIntake/CaseReaderPolicy',
       // Bounces and complaints (test/infra/ses-feedback.test.ts).
       SesFeedbackFailureDlqUrl: 'SesFeedback/HandlerFunction/FailureDlq',
+      // Evidence packs (test/infra/evidence-key.test.ts).
+      EvidenceKeyId: 'EvidenceKey/Key',
+      EvidenceSignerPolicyArn: 'EvidenceKey/SignerPolicy',
     });
   });
 });

@@ -189,8 +189,11 @@ describe('Staff Onboarded, end to end against the local servers', () => {
     const person = await db.send(new GetCommand({ TableName: dataTable, Key: { pk: 'PERSON#IT-BAD-1', sk: 'PROFILE' } }));
     expect(person.Item).toBeUndefined();
     expect(await ledgerRows('person#IT-BAD-1#')).toEqual([]);
-    expect(await drainEmailQueue()).toBe(0);
-    expect((await sesStore(ctx.endpoints.ses)).length).toBe(before);
+    // The one email is the integration contact's notice of the refused event (issue 6; test/integration/bad-input.test.ts).
+    expect(await drainEmailQueue()).toBe(1);
+    const sent = (await sesStore(ctx.endpoints.ses)).slice(before);
+    expect(sent.map((e) => e.destination.to)).toEqual([[config.integrationContact]]);
+    expect(JSON.stringify(sent)).not.toContain('not-an-address');
   });
 
   it('a school the trust does not have is refused by name, with nothing written', async () => {
@@ -198,6 +201,7 @@ describe('Staff Onboarded, end to end against the local servers', () => {
     await expect(failure).rejects.toThrow('detail.schoolId is not a school of the trust');
     const person = await db.send(new GetCommand({ TableName: dataTable, Key: { pk: 'PERSON#IT-BAD-2', sk: 'PROFILE' } }));
     expect(person.Item).toBeUndefined();
+    expect(await drainEmailQueue()).toBe(1); // the integration contact's notice of the refused event (issue 6)
   });
 
   it('an event older than the last applied change is ignored (DESIGN.md "Order")', async () => {
