@@ -13,8 +13,8 @@
  * The bench trust configuration is config/trust.json with 50 schools and an SES send rate
  * of 1,000 emails/s, so the run measures this system rather than the SES quota's pacing.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +22,7 @@ import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { batchPut } from '../functions/adapters/batch.ts';
 import { REPO_ROOT } from '../functions/config/load-trust-config.ts';
+import { benchEnv, CLI as cli, printTable, sleep, startBenchPlatform, treeRss } from './platform.ts';
 
 const { values } = parseArgs({ options: { people: { type: 'string', default: '10000' } } });
 const N = Number(values.people);
@@ -29,7 +30,6 @@ if (!Number.isInteger(N) || N < 1) throw new Error('--people must be a positive 
 const SCHOOLS = 50;
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const say = (line: string) => process.stderr.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const work = mkdtempSync(join(tmpdir(), 'tpn-bench-'));
 const dataDir = join(work, 'data');
@@ -57,53 +57,14 @@ const rows = Array.from({ length: N }, (_, i) => {
 });
 writeFileSync(csvPath, `${[header, ...rows].join('\n')}\n`);
 
-const env = {
-  ...process.env,
-  TPN_DATA_DIR: dataDir,
-  TRUST_CONFIG_PATH: configPath,
-  TPN_BUS_PORT: '0',
-  TPN_DYNAMODB_PORT: '0',
-  TPN_SES_PORT: '0',
-  TPN_SQS_PORT: '0',
-  TPN_WEB_PORT: '0',
-  TPN_SCHEDULES: 'off',
-  TPN_COUNT_REQUESTS: '1',
-};
-const cli = join(REPO_ROOT, 'bin', 'trust-notify.ts');
-
-/** RSS in bytes of a process and all its descendants (Linux /proc). */
-function treeRss(pid: number): number {
-  let total = 0;
-  const stack = [pid];
-  while (stack.length > 0) {
-    const p = stack.pop() as number;
-    try {
-      const status = readFileSync(`/proc/${p}/status`, 'utf8');
-      total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-      const children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
-      if (children) stack.push(...children.split(/\s+/).map(Number));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return total;
-}
+const env = benchEnv(dataDir, configPath);
 
 async function main() {
   say(`bench: ${N} people across ${SCHOOLS} schools; working folder ${work}`);
-  const platform: ChildProcess = spawn(process.execPath, [cli, 'start'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let platformErr = '';
-  platform.stderr?.on('data', (d: Buffer) => {
-    platformErr += d.toString();
-  });
+  const running = await startBenchPlatform(env, dataDir);
+  const platform = running.child;
   try {
-    const endpointsFile = join(dataDir, 'endpoints.json');
-    const readyBy = Date.now() + 120_000;
-    while (!existsSync(endpointsFile)) {
-      if (Date.now() > readyBy || platform.exitCode !== null) throw new Error(`the platform did not start:\n${platformErr.slice(-2000)}`);
-      await sleep(200);
-    }
-    const urls = JSON.parse(readFileSync(endpointsFile, 'utf8')) as Record<string, string>;
+    const urls = running.urls;
     say('bench: platform ready; seeding people (import --silent)');
     const seeded = Date.now();
     execFileSync(process.execPath, [cli, 'import', csvPath, '--silent'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -218,8 +179,7 @@ async function main() {
       ['floor: minimum writes in DynamoDB Local', `${result.floorSeconds.toFixed(1)} s (${2 * N} rows, BatchWriteItem 25, 8 in flight)`],
       ['ratio to the floor', `${result.ratioToFloor.toFixed(2)}x`],
     ];
-    const width = Math.max(...table.map(([k]) => k.length));
-    process.stdout.write(`\n${table.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
+    printTable(table);
     const outDir = join(REPO_ROOT, 'bench', 'results');
     mkdirSync(outDir, { recursive: true });
     const outFile = join(outDir, `fanout-${N}.json`);
@@ -227,8 +187,7 @@ async function main() {
     say(`bench: wrote ${outFile}`);
     if (unique.size !== N || asked.length !== N) throw new Error(`expected ${N} emails to ${N} people, got ${asked.length} to ${unique.size}`);
   } finally {
-    platform.kill('SIGINT');
-    await new Promise((resolve) => platform.once('exit', resolve));
+    await running.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }

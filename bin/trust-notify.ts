@@ -13,9 +13,11 @@ import { CliError, importDirectory, localDataDir, localTarget, publishDetail, ty
 import { moveCase, reportBreach, showCase } from '../local/case-commands.ts';
 import { portsFromEnvironment, startPlatform } from '../local/platform.ts';
 import { evidenceCommand } from '../local/evidence-command.ts';
+import { eraseCommand } from '../local/erase-command.ts';
 import { redriveCommand } from '../local/redrive-command.ts';
 import { reportCommand } from '../local/report-command.ts';
 import { injectSesEvent } from '../local/ses-commands.ts';
+import { parseFaultRates } from '../local/request-counter.ts';
 import { JavaMissingError } from '../local/servers.ts';
 
 const USAGE = `Usage: trust-notify <command> [options]
@@ -42,6 +44,9 @@ Commands:
   redrive [--queue NAME] [--dry-run]       move dead-lettered messages back to their source (a
                                            queue, or the event re-published to trust-events);
                                            counts per DLQ; --queue takes a DLQ's name or output key
+  erase <staffId> [--dry-run]              erase a leaver's personal data (profile, unacknowledged
+                                           requests; ledger rows redacted); safeguarding cases are
+                                           kept and why is recorded on each; scans the ledger
   evidence --policy ID --version N [--out DIR]
                                            evidence pack: CSV of who was asked, reminders and
                                            acknowledgements, a hash-chained, signed manifest
@@ -75,6 +80,7 @@ async function start(args: string[]) {
     ...(process.env.TPN_DELIVERY_RETRY_BASE_MS ? { deliveryRetryBaseMs: Number(process.env.TPN_DELIVERY_RETRY_BASE_MS) } : {}),
     schedules: process.env.TPN_SCHEDULES !== 'off',
     countRequests: process.env.TPN_COUNT_REQUESTS === '1',
+    injectFaults: parseFaultRates(process.env.TPN_INJECT_FAULTS),
   });
   const u = platform.urls;
   process.stdout.write(
@@ -179,6 +185,9 @@ async function main(argv: string[]) {
     }
     case 'report':
       process.stdout.write(await reportCommand(rest));
+      return;
+    case 'erase':
+      process.stdout.write(await eraseCommand(rest));
       return;
     case 'redrive': {
       const { text, failed } = await redriveCommand(rest);

@@ -14,7 +14,7 @@
  * `alias/aws/sns` key, whose policy cannot be changed. Publishing requires TLS (AwsSolutions-SNS2
  * and -SNS3).
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -69,7 +69,13 @@ export class OperationsAlarms extends Construct {
         conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
       }),
     );
-    if (props.config.operatorEmail) this.topic.addSubscription(new EmailSubscription(props.config.operatorEmail));
+    if (props.config.operatorEmail) {
+      const subscription = this.topic.addSubscription(new EmailSubscription(props.config.operatorEmail));
+      Validations.of(subscription).acknowledge({
+        id: 'Serverless-SNSRedrivePolicy',
+        reason: `The operator's email subscription: an alarm notification SNS cannot deliver to a mailbox is nothing to redrive, and the alarm that sent it stays in ALARM in CloudWatch until someone acts, so nothing is lost.`,
+      });
+    }
     const action = new SnsAction(this.topic);
 
     for (const dlq of deadLetterQueuesIn(stack)) {

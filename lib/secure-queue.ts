@@ -37,5 +37,9 @@ export class DeadLetterQueue extends SecureQueue {
         reason: `This queue is itself a dead-letter queue (${props.holds}); cdk-nag only recognises DLQs named by a redrive policy, and a DLQ of a DLQ would only move the problem.`,
       });
     }
+    Validations.of(this).acknowledge({
+      id: 'Serverless-SQSRedrivePolicy',
+      reason: `This queue is itself a dead-letter queue (${props.holds}): a redrive policy would only move failures on to yet another queue; an alarm watches its depth and \`trust-notify redrive\` moves messages back to their source.`,
+    });
   }
 }

@@ -11,10 +11,11 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { REPO_ROOT } from '../functions/config/load-trust-config.ts';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
@@ -129,6 +130,15 @@ export class TrustFunction extends NodejsFunction {
         maxEventAge: ASYNC_MAX_EVENT_AGE,
         onFailure: new SqsDestination(this.failureDlq),
       });
+      this.acknowledgeOnFunction(
+        'Serverless-LambdaDLQ',
+        `Asynchronous failures go to the on-failure destination ${this.failureDlq.node.path} (${ASYNC_RETRY_ATTEMPTS} retries, at most ${ASYNC_MAX_EVENT_AGE.toHours()} hours), which keeps the event with its error and retry count; a DeadLetterConfig as well would hold a second, poorer copy of each failure.`,
+      );
+    } else {
+      this.acknowledgeOnFunction(
+        'Serverless-LambdaDLQ',
+        'Invoked synchronously only (by API Gateway, or by an SQS event source whose queue has its own redrive policy): a failure returns to the caller or to the queue, and a DeadLetterConfig, which applies to asynchronous invocations only, would stay empty.',
+      );
     }
 
     this.acknowledge(
@@ -193,12 +203,38 @@ export class TrustFunction extends NodejsFunction {
     return this;
   }
 
+  /**
+   * Adds the event source; for an SQS queue, also acknowledges cdk-nag's
+   * Serverless-LambdaEventSourceMappingDestination on the new mapping: Lambda offers
+   * on-failure destinations for stream and Kafka sources only, and an SQS message that
+   * keeps failing is dead-lettered by its queue's redrive policy instead.
+   */
+  override addEventSource(source: lambda.IEventSource): void {
+    const before = new Set(this.node.children);
+    super.addEventSource(source);
+    if (!(source instanceof SqsEventSource)) return;
+    const redrive = source.queue instanceof sqs.Queue ? source.queue.deadLetterQueue : undefined;
+    if (!redrive) return; // No redrive policy: the finding stands, and the checks fail synthesis.
+    for (const child of this.node.children) {
+      if (before.has(child) || !(child instanceof lambda.EventSourceMapping)) continue;
+      Validations.of(child.node.defaultChild ?? child).acknowledge({
+        id: 'Serverless-LambdaEventSourceMappingDestination',
+        reason: `SQS event source: Lambda offers on-failure destinations for stream and Kafka sources only; a message that fails ${redrive.maxReceiveCount} receives is moved by its queue's redrive policy to ${redrive.queue.node.path}.`,
+      });
+    }
+  }
+
   private readonly acknowledged = new Set<string>();
 
   /**
    * Acknowledges one cdk-nag finding (rule id and finding, e.g. `AwsSolutions-IAM5[Resource::*]`)
    * on this function's role policy only, with its reason.
    */
+  /** Acknowledges one cdk-nag finding on this function's own resource (AWS::Lambda::Function) only. */
+  private acknowledgeOnFunction(id: string, reason: string): void {
+    Validations.of(this.node.defaultChild ?? this).acknowledge({ id, reason });
+  }
+
   private acknowledge(id: string, reason: string): void {
     if (this.acknowledged.has(id)) return;
     this.acknowledged.add(id);

@@ -1,5 +1,5 @@
 /**
- * The CDK app: the trust-policy-notify stack with the cdk-nag AwsSolutions checks, which
+ * The CDK app: the trust-policy-notify stack with the cdk-nag AwsSolutions and Serverless checks, which
  * make synthesis fail on any finding that is neither fixed nor acknowledged with a reason.
  * Used by bin/app.ts (the `cdk` CLI) and by everything else that synthesizes the stack
  * (the infra tests, the local runtime), with the same feature flags: cdk.json's context.
@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { loadTrustConfig, REPO_ROOT } from '../functions/config/load-trust-config.ts';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { TrustPolicyNotifyStack } from './trust-policy-notify-stack.ts';
@@ -49,6 +49,6 @@ export function createTrustApp(options: TrustAppOptions = {}): TrustApp {
     description: `trust-policy-notify for ${config.trust.name}: policy acknowledgements and notices`,
     config,
   });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   return { app, stack, config };
 }

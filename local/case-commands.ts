@@ -168,6 +168,8 @@ function describeEntry(entry: TimelineEntry): string[] {
       return [`narrative refused to ${entry.by} (${entry.reason})`];
     case 'move-refused':
       return [`move to ${entry.to} refused to ${entry.by}: ${entry.reason}`];
+    case 'erasure-kept':
+      return [`kept when ${entry.staffId}'s personal data was erased (${entry.roles.join(', ')}): ${entry.reason}`];
   }
 }
 

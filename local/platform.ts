@@ -24,7 +24,7 @@ import { type Scheduler, startScheduler } from './schedule.ts';
 import { seedDemoTrust } from './seed.ts';
 import { sesEventFromInput } from './ses-injection.ts';
 import { startLocalServers, type LocalServers } from './servers.ts';
-import { RequestCounter, startCountingProxy } from './request-counter.ts';
+import { type FaultRates, RequestCounter, startCountingProxy } from './request-counter.ts';
 import { pollOnce } from './sqs-event-source.ts';
 import { startWebServer, type WebServer } from './web.ts';
 
@@ -69,6 +69,8 @@ export interface PlatformOptions {
   schedules?: boolean;
   /** Count the functions' requests to DynamoDB, SQS and SES (`GET /admin/requests`). */
   countRequests?: boolean;
+  /** With `countRequests`: the share of each service's requests its proxy refuses with a throttling error (TPN_INJECT_FAULTS). */
+  injectFaults?: FaultRates;
 }
 
 export interface Platform {
@@ -185,7 +187,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const seen = { ...endpoints };
     if (options.countRequests) {
       for (const service of ['dynamodb', 'sqs', 'ses'] as const) {
-        const proxy = await startCountingProxy(service, endpoints[service], counter);
+        const proxy = await startCountingProxy(service, endpoints[service], counter, options.injectFaults?.[service] ?? 0);
         seen[service] = proxy.url;
         stops.push(() => proxy.close());
       }

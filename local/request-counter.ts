@@ -3,6 +3,10 @@
  * (`TPN_COUNT_REQUESTS=1`): the functions' SDK clients are pointed at these, which forward
  * every request unchanged and count it by service and operation (DynamoDB and SQS name it
  * in `X-Amz-Target`, SES v2 in its REST path), plus the destinations of SendBulkEmail calls.
+ *
+ * Opt-in faults (`TPN_INJECT_FAULTS=ses:0.05,dynamodb:0.02`, for the load run): a proxy
+ * answers that share of requests itself with the service's throttling error, before
+ * forwarding anything (so nothing was done and a retry is safe), counted as `fault:<service>`.
  */
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,10 +39,55 @@ function operation(service: string, method: string, path: string, target: string
   return SES_OPERATIONS.find(([re]) => re.test(line))?.[1] ?? `${method} ${path.split('?')[0]}`;
 }
 
+export type FaultService = 'dynamodb' | 'sqs' | 'ses';
+/** The share (0-1) of each service's requests to refuse with a throttling error. */
+export type FaultRates = Partial<Record<FaultService, number>>;
+
+/** Parses `ses:0.05,dynamodb:0.02` (TPN_INJECT_FAULTS); errors name the setting, not the value. */
+export function parseFaultRates(text: string | undefined): FaultRates {
+  const rates: FaultRates = {};
+  for (const part of (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [service, rate] = part.split(':');
+    const share = Number(rate);
+    if ((service !== 'dynamodb' && service !== 'sqs' && service !== 'ses') || rate === undefined || !(share >= 0 && share <= 1)) {
+      throw new Error('TPN_INJECT_FAULTS must be a list of <dynamodb|sqs|ses>:<share 0-1>, e.g. ses:0.05,dynamodb:0.02');
+    }
+    rates[service] = share;
+  }
+  return rates;
+}
+
+/** The service's own throttling answer, in its wire format. */
+function throttled(service: FaultService): { status: number; headers: Record<string, string>; body: string } {
+  if (service === 'ses') {
+    return {
+      status: 429,
+      headers: { 'content-type': 'application/json', 'x-amzn-ErrorType': 'TooManyRequestsException' },
+      body: JSON.stringify({ message: 'Maximum sending rate exceeded.' }),
+    };
+  }
+  if (service === 'dynamodb') {
+    return {
+      status: 400,
+      headers: { 'content-type': 'application/x-amz-json-1.0' },
+      body: JSON.stringify({
+        __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
+        message: 'The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.',
+      }),
+    };
+  }
+  return {
+    status: 400,
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-query-error': 'RequestThrottled;Sender' },
+    body: JSON.stringify({ __type: 'com.amazonaws.sqs#RequestThrottled', message: 'Request is throttled.' }),
+  };
+}
+
 export async function startCountingProxy(
-  service: 'dynamodb' | 'sqs' | 'ses',
+  service: FaultService,
   target: string,
   counter: RequestCounter,
+  faultRate = 0,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const upstream = new URL(target);
   const server = createServer((req, res) => {
@@ -48,6 +97,14 @@ export async function startCountingProxy(
       const body = Buffer.concat(chunks);
       const op = operation(service, req.method ?? 'GET', req.url ?? '/', req.headers['x-amz-target'] as string | undefined);
       counter.add(`${service}:${op}`);
+      // Refused before forwarding: the server never saw it (template set-up is left alone).
+      if (faultRate > 0 && op !== 'CreateEmailTemplate' && Math.random() < faultRate) {
+        counter.add(`fault:${service}`);
+        const fault = throttled(service);
+        res.writeHead(fault.status, fault.headers);
+        res.end(fault.body);
+        return;
+      }
       if (service === 'ses' && op === 'SendBulkEmail') {
         try {
           counter.add('ses:destinations', (JSON.parse(body.toString('utf8')) as { BulkEmailEntries?: unknown[] }).BulkEmailEntries?.length ?? 0);

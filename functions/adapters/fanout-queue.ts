@@ -8,10 +8,16 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import * as z from 'zod';
 import { sendMessages } from './sqs-send.ts';
 
+/**
+ * Policy and school ids are slugs, as in the Policy Updated contract (functions/contracts/events.ts):
+ * a body that is not one of our messages is refused before anything is read, written or logged.
+ */
+const slug = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/);
+
 export const fanoutMessageSchema = z.strictObject({
-  policyId: z.string().min(1).max(64),
+  policyId: slug,
   version: z.number().int().positive(),
-  schoolId: z.string().min(1).max(64),
+  schoolId: slug,
   /** The Policy Updated event's id, for the ledger rows' origin. */
   eventId: z.string().min(1).max(128),
 });

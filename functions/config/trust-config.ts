@@ -96,6 +96,13 @@ const common = {
   refresher: z.strictObject({ everyMonths: z.number().int().min(1).max(60) }),
   reviewStages: z.array(reviewStage).min(1),
   officialChannels: z.array(officialChannel),
+  /** Optional retention periods (functions/domain/retention.ts; defaults: 24 months, 6 years). */
+  retention: z
+    .strictObject({
+      leaversMonths: z.number().int().min(1).max(1200).optional(),
+      ledgerYears: z.number().int().min(1).max(100).optional(),
+    })
+    .optional(),
 };
 
 export const trustConfigFileSchema = z.strictObject({ ...common, policies: z.array(filePolicy).min(1) });

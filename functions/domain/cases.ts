@@ -95,7 +95,9 @@ export type TimelineEntry =
   | { kind: 'narrative-read'; at: string; by: string }
   | { kind: 'narrative-refused'; at: string; by: string; reason: AccessRefusal }
   | { kind: 'move-refused'; at: string; by: string; to: string; reason: string }
-  | { kind: 'escalated'; at: string; level: 1 | 2; routing: Routing };
+  | { kind: 'escalated'; at: string; level: 1 | 2; routing: Routing }
+  /** `trust-notify erase`: the person's personal data was erased but this case kept, and why (functions/domain/erasure.ts). */
+  | { kind: 'erasure-kept'; at: string; staffId: string; roles: string[]; reason: string };
 
 // ---------------------------------------------------------------------------------
 // Who may do what

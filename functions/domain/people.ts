@@ -31,6 +31,8 @@ export interface Person {
   emailDeliverable: boolean;
   /** When the last HR change applied to this person happened (`occurredAt`, else the event time). */
   lastChangeAt: string;
+  /** A leaver's profile: when DynamoDB's TTL may remove it (epoch seconds; functions/domain/retention.ts). */
+  expiresAt?: number;
 }
 
 const EMPLOYEE_TYPES: readonly EmploymentType[] = ['permanent', 'fixed-term', 'temporary'];

@@ -14,6 +14,7 @@ import { awsClients, logger, requireEnv, runtimeConfig } from '../adapters/runti
 import { ContractError } from '../contracts/events.ts';
 import { londonDate } from '../domain/dates.ts';
 import { channelsManagedBy, leadershipLookups, planStaffLeft, type StaffLeftPlan } from '../domain/people-changes.ts';
+import { leaverExpiresAt, retentionOf } from '../domain/retention.ts';
 import { eventBridgeHandler } from './pipeline.ts';
 
 const config = runtimeConfig();
@@ -45,7 +46,9 @@ export const handler = eventBridgeHandler('Staff Left', async (detail, event) =>
       logger.info('Ignored: the person already has a newer change applied (DESIGN.md "Order")');
       return;
     }
-    if (existing && (await people.updateIfUnchangedSince(decided.person, existing))) plan = decided;
+    // Retention (functions/domain/retention.ts): TTL removes the profile leaversMonths after leftOn.
+    const person = { ...decided.person, expiresAt: leaverExpiresAt(detail.leftOn, retentionOf(config)) };
+    if (existing && (await people.updateIfUnchangedSince(person, existing))) plan = decided;
     else if (attempt >= WRITE_ATTEMPTS) throw new Error(`the person changed concurrently ${WRITE_ATTEMPTS} times; the event will be retried`);
   }
 

@@ -50,6 +50,7 @@ function copyPack(manifestFile: string, dir: string, edit: { rows?: string[][]; 
 describe('trust-notify evidence against the running platform', () => {
   let manifestFile = '';
   let ourRow: string[] = [];
+  let version = '';
 
   it('writes a pack with the onboarded person, their acknowledgement, and a local Ed25519 key kept with the data', async () => {
     mkdirSync(work, { recursive: true });
@@ -60,13 +61,18 @@ describe('trust-notify evidence against the running platform', () => {
     expect(published.code).toBe(0);
 
     const welcome = await eventually(async () => (await emailsTo(ctx.endpoints.ses, newcomer.email))[0], { timeoutMs: 30_000, what: 'the welcome email' });
-    const links = [...(welcome.body.text ?? '').matchAll(/Confirm: (\S+\/ack\/\S+)/g)].map((m) => m[1] ?? '');
-    expect(links).toHaveLength(1);
+    // The welcome lists each policy as "- <title> (version N)", then its links. The social media
+    // policy's current version is 1 on a fresh platform (other e2e files may register more policies).
+    const items = [...(welcome.body.text ?? '').matchAll(/- (.+) \(version (\d+)\)\n\s+Read it: \S+\n\s+Confirm: (\S+\/ack\/\S+)/g)];
+    const social = items.filter((m) => /Social Media/.test(m[1] ?? ''));
+    expect(social).toHaveLength(1);
+    version = social[0]?.[2] ?? '';
+    expect(version).toBe('1');
     // The link carries the configured public base URL; the platform's web server is on a free port.
-    const confirmed = await fetch(`${ctx.endpoints.web}${new URL(links[0] ?? '').pathname}`, { method: 'POST' });
+    const confirmed = await fetch(`${ctx.endpoints.web}${new URL(social[0]?.[3] ?? '').pathname}`, { method: 'POST' });
     expect(confirmed.status).toBe(200);
 
-    const result = await runCli(ctx.dataDir, ['evidence', '--policy', 'use-of-social-media', '--version', '1', '--out', join(work, 'pack')]);
+    const result = await runCli(ctx.dataDir, ['evidence', '--policy', 'use-of-social-media', '--version', version, '--out', join(work, 'pack')]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const names = readdirSync(join(work, 'pack'));

@@ -350,6 +350,9 @@ describe('outputs and cdk-nag', () => {
         ...perFunction('TriageEscalationFunctionRole'),
         'BreachReportedFunction/FailureDlq: AwsSolutions-SQS3',
         'TriageEscalationFunction/FailureDlq: AwsSolutions-SQS3',
+        // cdk-nag Serverless, as on every TrustFunction (test/infra/serverless-nag.test.ts).
+        ...['CaseIntake/ReportIntake', 'BreachReported', 'TriageEscalation'].map((name) => `${name}Function/Resource: Serverless-LambdaDLQ`),
+        ...['BreachReported', 'TriageEscalation'].map((name) => `${name}Function/FailureDlq: Serverless-SQSRedrivePolicy`),
       ].sort(),
     );
   });
