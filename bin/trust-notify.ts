@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ContractError } from '../functions/contracts/events.ts';
 import { ConfigError } from '../functions/config/trust-config.ts';
-import { loadTrustConfig, } from '../functions/config/load-trust-config.ts';
+import { loadTrustConfig } from '../functions/config/load-trust-config.ts';
 import { CliError, importDirectory, localDataDir, localTarget, publishDetail, type Target } from '../local/cli-commands.ts';
 import { moveCase, reportBreach, showCase } from '../local/case-commands.ts';
 import { portsFromEnvironment, startPlatform } from '../local/platform.ts';
