@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { InternalServerError, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { type BulkEmailEntry, SendBulkEmailCommand, SESv2Client, SESv2ServiceException } from '@aws-sdk/client-sesv2';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LedgerRepository } from '../../functions/adapters/ledger-repository.ts';
 import { type BulkEntry, Mailer, type SendOutcome } from '../../functions/adapters/mailer.ts';
@@ -23,9 +23,21 @@ import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import type { IntendedEmail } from '../../functions/domain/emails.ts';
 import { type DeliveryDeps, deliverEmails } from '../../functions/services/deliver-emails.ts';
 import { EMAIL_MAX_RECEIVE_COUNT } from '../../lib/trust-email.ts';
+import { type BusEvent, startLocalEventBus } from '../../local/event-bus.ts';
 import { LocalLambda } from '../../local/lambda-runner.ts';
+import { seedDemoTrust } from '../../local/seed.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
-import { type EventBridgeHandler, eventBridgeEvent, loadEmailSender, localClients, one, sequentialEventIds, type SqsHandler } from '../support/integration.ts';
+import {
+  createTableLike,
+  type EventBridgeHandler,
+  eventBridgeEvent,
+  loadEmailSender,
+  localClients,
+  one,
+  sequentialEventIds,
+  type SqsHandler,
+} from '../support/integration.ts';
+import { eventually } from '../support/poll.ts';
 import { emailsTo, sesStore } from '../support/ses-store.ts';
 import {
   consumeWithRedelivery,
@@ -603,3 +615,169 @@ describe('fault injection', () => {
   });
 });
 
+
+// After the overall check above: this test's emails are reconciled on their own.
+describe('fault injection: breach cases', () => {
+  it('fault: breach intake and Breach Reported under DynamoDB write faults and a retried target: each case stored once, each notice sent once', async () => {
+    // The cases get their own data table (a copy of the template's) seeded with the demo trust,
+    // so the suite's St John's people are untouched; the ledger and the email queue are the
+    // suite's (the email sender loaded above is bound to them). DESIGN.md "Breach and concern intake and routing".
+    const seeding = localClients(ctx, { removeUndefinedValues: true });
+    const caseTable = `faults-breach-data-${Date.now().toString(36)}`;
+    await createTableLike(seeding.dynamodb, dataTable, caseTable);
+    await seedDemoTrust(seeding.db, caseTable, config);
+    const published: BusEvent[] = [];
+    const bus = await startLocalEventBus({
+      region: ctx.region,
+      account: '000000000000',
+      busNames: ['trust-events'],
+      deliver: (_bus, event) => {
+        published.push(event);
+      },
+    });
+    const savedEndpoint = process.env.AWS_ENDPOINT_URL_EVENTBRIDGE;
+    process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
+    type Http = (event: APIGatewayProxyEventV2, c: ReturnType<typeof lambdaContext>) => Promise<APIGatewayProxyStructuredResultV2>;
+    const ours = () => {
+      process.env.DATA_TABLE_NAME = caseTable;
+    };
+    const intake = (
+      await loadFunction(ctx, 'CaseIntakeReportIntakeFunction', () => {
+        ours();
+        return import('../../functions/handlers/report-intake.ts');
+      })
+    ).handler as unknown as Http;
+    const routeHandler = (
+      await loadFunction(ctx, 'BreachReportedFunction', () => {
+        ours();
+        return import('../../functions/handlers/breach-reported.ts');
+      })
+    ).handler as unknown as EventBridgeHandler;
+
+    const reports = Array.from({ length: 5 }, (_, i) => ({
+      eventId: `fault-breach-${i}`,
+      schoolId: 'st-marys',
+      category: 'online-conduct-concern',
+      reportedByStaffId: 'SM-T2',
+      subject: { kind: 'staff', staffId: 'SM-T1' },
+      occurredOn: '2026-11-17',
+      narrative: `Fault injection report ${i}: a post about a colleague.`,
+    }));
+    const post = (body: string) =>
+      intake(
+        {
+          version: '2.0',
+          routeKey: 'POST /reports',
+          rawPath: '/reports',
+          rawQueryString: '',
+          headers: { host: '127.0.0.1:3000', 'content-type': 'application/json' },
+          requestContext: {
+            accountId: '000000000000',
+            apiId: 'local',
+            domainName: '127.0.0.1',
+            domainPrefix: 'local',
+            http: { method: 'POST', path: '/reports', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
+            requestId: crypto.randomUUID(),
+            routeKey: 'POST /reports',
+            stage: '$default',
+            time: new Date().toUTCString(),
+            timeEpoch: Date.now(),
+          },
+          body,
+          isBase64Encoded: false,
+        },
+        lambdaContext('ReportIntake'),
+      );
+
+    const caseIds: string[] = [];
+    let clientRetries = 0;
+    let targetRetries = 0;
+    let handlerRetries = 0;
+    const faultsBefore = (suite.faultsInjected['dynamodb.ProvisionedThroughputExceededException'] ?? 0) + (suite.faultsInjected['dynamodb.InternalServerError'] ?? 0);
+    dynamoFaults.phase = 'handlers';
+    try {
+      // (1) Each report until it is taken; a 5xx is retried with the same body, as a client would.
+      const postUntilAnswered = async (body: string, eventId: string) => {
+        for (let attempt = 1; ; attempt++) {
+          const res = await post(body);
+          const status = res.statusCode ?? 0;
+          if (status < 500) return { status, answer: JSON.parse(res.body ?? '{}') as { caseId?: string; duplicate?: boolean; announced?: boolean } };
+          if (attempt >= 20) throw new Error(`report ${eventId} still answered ${status} after ${attempt} attempts`);
+          clientRetries++;
+        }
+      };
+      for (const fields of reports) {
+        const body = JSON.stringify(fields);
+        const taken = await postUntilAnswered(body, fields.eventId);
+        expect(taken.status).toBe(201);
+        expect(taken.answer.announced).toBeUndefined();
+        caseIds.push(String(taken.answer.caseId));
+        // The client lost the answer and sends the same body again: the same case, nothing new.
+        const again = await postUntilAnswered(body, fields.eventId);
+        clientRetries++;
+        expect(again).toEqual({ status: 200, answer: { caseId: taken.answer.caseId, duplicate: true } });
+      }
+      expect(new Set(caseIds).size).toBe(5);
+      const events = await eventually(async () => (published.length >= caseIds.length ? published.splice(0) : undefined), { what: 'the Breach Reported events' });
+      expect(events.map((e) => e.detail.caseId).sort()).toEqual([...caseIds].sort());
+      // (2) Each event to the handler three times (the bus retrying its target); a thrown
+      // invocation is retried, as Lambda's async retries would.
+      for (const event of events) {
+        for (let delivery = 1; delivery <= 3; delivery++) {
+          if (delivery > 1) targetRetries++;
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await routeHandler(event as unknown as EventBridgeEvent<string, unknown>, lambdaContext('BreachReported'));
+              break;
+            } catch (error) {
+              expect((error as Error).name).toMatch(/ProvisionedThroughputExceeded|InternalServerError/);
+              if (attempt >= 20) throw error;
+              handlerRetries++;
+            }
+          }
+        }
+      }
+    } finally {
+      dynamoFaults.phase = 'off';
+      if (savedEndpoint === undefined) delete process.env.AWS_ENDPOINT_URL_EVENTBRIDGE;
+      else process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = savedEndpoint;
+      await bus.close();
+    }
+    injected('http.client resend of a report (same body, after a 5xx or a lost answer)', clientRetries);
+    injected('eventbridge.target retry', targetRetries);
+    injected('lambda.async retry (handler threw)', handlerRetries);
+    const drained = await drainEmailQueue();
+    const faults =
+      (suite.faultsInjected['dynamodb.ProvisionedThroughputExceededException'] ?? 0) + (suite.faultsInjected['dynamodb.InternalServerError'] ?? 0) - faultsBefore;
+    process.stderr.write(
+      `[faults] breach: ${faults} DynamoDB faults, ${clientRetries} client resends, ${targetRetries} target retries, ${handlerRetries} handler retries, ${drained.redelivered} email messages redelivered\n`,
+    );
+    expect(faults).toBeGreaterThan(0);
+
+    // Exactly five cases: one per eventId, however often each report was posted (the table is this test's own).
+    const caseItems: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await db.send(new ScanCommand({ TableName: caseTable, ConsistentRead: true, ExclusiveStartKey: start }));
+      for (const item of page.Items ?? []) if (item.sk === 'CASE' && String(item.pk).startsWith('CASE#')) caseItems.push(item);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    expect(caseItems.map((i) => i.caseId).sort()).toEqual([...caseIds].sort());
+    suite.rowsStored.cases += caseItems.length;
+
+    // Each case's notices: DSL and deputy DSL of St Mary's, rows `sent`, one copy each in SES.
+    const origins = new Set(caseIds.map((id) => `breach-reported-${id}`));
+    const rows = await ledgerRowsWhere(db, ledgerTable, (r) => origins.has(r.origin.eventId));
+    expect(rows).toHaveLength(caseIds.length * 2);
+    expect(rows.every((r) => r.state === 'sent' && !r.possibleDuplicate)).toBe(true);
+    const stored = await sesStore(ctx.endpoints.ses);
+    const expectedTo = ['fatima.hussain@stmarys.example.org', 'thomas.reid@stmarys.example.org'];
+    for (const caseId of caseIds) {
+      const copies = stored.filter((e) => e.subject.includes(caseId)).flatMap((e) => e.destination.to);
+      expect(copies.sort()).toEqual(expectedTo);
+      expect(rows.filter((r) => r.origin.eventId === `breach-reported-${caseId}`).map((r) => r.recipient).sort()).toEqual(expectedTo);
+    }
+    const tally = await reconcile('breach intake + Breach Reported under DynamoDB faults, target retried', ctx.endpoints.ses, rows, await allLedgerRows());
+    expect(tally).toMatchObject({ intended: 10, sent: 10, duplicated: 0, lost: 0, flaggedDuplicates: 0 });
+  });
+});

@@ -39,7 +39,7 @@ export interface FaultTally {
 export const suite = {
   faultsInjected: {} as Record<string, number>,
   perFault: [] as FaultTally[],
-  rowsStored: { ledgerRows: 0, ackRequests: 0, receipts: 0 },
+  rowsStored: { ledgerRows: 0, ackRequests: 0, receipts: 0, cases: 0 },
   deadLettered: {} as Record<string, number>,
 };
 
