@@ -1,12 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
-// Six projects, one command (`npm test`):
+// Five projects, one command (`npm test`):
 // - unit: pure domain logic, no servers.
 // - integration: handlers driven through the real AWS SDK v3 clients against local
 //   servers (DynamoDB Local, aws-ses-v2-local, fauxqs) that the global setup starts
 //   on 127.0.0.1 and stops afterwards.
 // - e2e: the whole local platform (`trust-notify start`) as a child process on free
 //   ports, driven through the real EventBridge client and the CLI.
+// - faults: faults injected into the real handlers against the local servers.
 // - infra: the CDK stack, asserted with aws-cdk-lib/assertions and cdk-nag.
 export default defineConfig({
   test: {
