@@ -14,7 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { InternalServerError, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { type BulkEmailEntry, SendBulkEmailCommand, SESv2Client, SESv2ServiceException } from '@aws-sdk/client-sesv2';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { londonDate } from '../../functions/domain/dates.ts';
+
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LedgerRepository } from '../../functions/adapters/ledger-repository.ts';
@@ -626,6 +628,14 @@ describe('fault injection: breach cases', () => {
     const caseTable = `faults-breach-data-${Date.now().toString(36)}`;
     await createTableLike(seeding.dynamodb, dataTable, caseTable);
     await seedDemoTrust(seeding.db, caseTable, config);
+    // Case ids come from a counter in the data table (CaseRepository.allocateCaseId); this copy starts at 500000 so that its
+    // ids (and the subjects of their emails in the shared SES store) differ from other files'.
+    await seeding.db.send(
+      new PutCommand({
+        TableName: caseTable,
+        Item: { pk: 'COUNTER#CASE', sk: londonDate(new Date()).slice(0, 4), last: 500_000, entity: 'counter' },
+      }),
+    );
     const published: BusEvent[] = [];
     const bus = await startLocalEventBus({
       region: ctx.region,

@@ -14,7 +14,8 @@
  * the subject's name.
  */
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { londonDate } from '../../functions/domain/dates.ts';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -148,6 +149,14 @@ beforeAll(async () => {
   const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
   emailQueue = { url, arn: attrs.Attributes?.QueueArn ?? '' };
   await seedDemoTrust(db, dataTable, config);
+  // Case ids come from a counter in the data table; this copy starts at 100000 so that its
+  // ids (and the subjects of their emails in the shared SES store) differ from other files'.
+  await db.send(
+    new PutCommand({
+      TableName: dataTable,
+      Item: { pk: 'COUNTER#CASE', sk: londonDate(new Date()).slice(0, 4), last: 100_000, entity: 'counter' },
+    }),
+  );
 
   bus = await startLocalEventBus({
     region: ctx.region,
