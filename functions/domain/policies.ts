@@ -1,8 +1,8 @@
 /**
  * Policies and their versions. Pure: no AWS imports.
  */
-import { reviewDueBy, type ConfiguredPolicy } from '../config/trust-config.ts';
-import type { Audience, GoverningCommittee, Role } from '../contracts/roles.ts';
+import { reviewDueBy, type ConfiguredPolicy, type TrustConfig } from '../config/trust-config.ts';
+import { type Audience, type GoverningCommittee, type Role, TRUST_SCHOOL_ID } from '../contracts/roles.ts';
 
 /** The current version of a policy, as stored and as onboarding needs it. */
 export interface CurrentPolicy {
@@ -48,4 +48,29 @@ export function registeredPolicy(policy: ConfiguredPolicy, publicBaseUrl: string
     ...(policy.requires ? { requires: policy.requires } : {}),
     documentUrl: policyDocumentUrl(publicBaseUrl, policy.policyId, policy.version),
   };
+}
+
+/** A role to look up at one school (or `trust`): one `activeWithRole(schoolId, role)` query. */
+export interface RoleLookup {
+  schoolId: string;
+  role: Role;
+}
+
+/**
+ * The governing committee's roles (§4a: the Trust Board ensures the policy is
+ * implemented): the Trust Board is the trustees and their chair; a local governing body
+ * the governors and their chair.
+ */
+export function committeeRoles(policy: Pick<CurrentPolicy, 'governingCommittee'>): Role[] {
+  return policy.governingCommittee === 'trust-board' ? ['trustee', 'chair-of-trustees'] : ['governor', 'chair-of-governors'];
+}
+
+/**
+ * Where the committee's members are: the Trust Board at trust level; a local governing
+ * body at every school of the trust (a trust-wide policy governed locally is each school's
+ * governing body's to oversee). The one rule for every notice to a committee.
+ */
+export function committeeLookups(policy: Pick<CurrentPolicy, 'governingCommittee'>, config: Pick<TrustConfig, 'schools'>): RoleLookup[] {
+  const schoolIds = policy.governingCommittee === 'trust-board' ? [TRUST_SCHOOL_ID] : config.schools.map((s) => s.id);
+  return schoolIds.flatMap((schoolId) => committeeRoles(policy).map((role) => ({ schoolId, role })));
 }

@@ -19,7 +19,7 @@ import { addDays, addMonths, formatLongDate, londonDate } from './dates.ts';
 import type { IntendedEmail } from './emails.ts';
 import type { AckRequest } from './onboarding.ts';
 import { canBeEmailed, isActiveOn, type Person, policyAppliesTo } from './people.ts';
-import type { CurrentPolicy } from './policies.ts';
+import { committeeRoles, type CurrentPolicy } from './policies.ts';
 
 /** A stored policy version, with what kind of change made it and the event that did. */
 export interface PolicyVersion extends CurrentPolicy {
@@ -169,11 +169,11 @@ export function planFanOut(people: readonly Person[], ctx: FanOutContext): FanOu
  * and chair of governors), and the person responsible (the owner role's holders).
  */
 export function committeeRecipients(policy: Pick<CurrentPolicy, 'governingCommittee' | 'ownerRole'>, everyone: readonly Person[]): Person[] {
-  const committeeRoles = policy.governingCommittee === 'trust-board' ? ['trustee', 'chair-of-trustees'] : ['governor', 'chair-of-governors'];
+  const roles = committeeRoles(policy);
   const chosen = everyone.filter(
     (p) =>
       canBeEmailed(p) &&
-      (p.roles.some((r) => committeeRoles.includes(r)) || (p.roles.includes(policy.ownerRole) && p.schoolId === 'trust')),
+      (p.roles.some((r) => roles.includes(r)) || (p.roles.includes(policy.ownerRole) && p.schoolId === 'trust')),
   );
   return [...new Map(chosen.map((p) => [p.staffId, p])).values()];
 }

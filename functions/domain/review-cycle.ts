@@ -39,12 +39,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { PolicyReviewDue, PolicyReviewed } from '../contracts/events.ts';
-import { type Role, TRUST_SCHOOL_ID } from '../contracts/roles.ts';
+import { TRUST_SCHOOL_ID } from '../contracts/roles.ts';
 import { type ReviewStage, schoolName, type TrustConfig } from '../config/trust-config.ts';
 import { addDays, addMonths, daysBetween, formatLongDate } from './dates.ts';
 import { type IntendedEmail, ledgerKey } from './emails.ts';
 import { canBeEmailed, type Person } from './people.ts';
-import type { CurrentPolicy } from './policies.ts';
+import { committeeLookups, type CurrentPolicy, type RoleLookup } from './policies.ts';
+
+export type { RoleLookup };
 
 /** One stage occurrence of one cycle (what a `Policy Review Due` event carries). */
 export interface ReviewNotice {
@@ -184,26 +186,11 @@ export function checkNotice(current: CurrentPolicy | null, notice: Pick<ReviewNo
 // ---------------------------------------------------------------------------------
 // Who is told.
 
-export interface RoleLookup {
-  schoolId: string;
-  role: Role;
-}
-
 export const lookupKey = (l: RoleLookup) => `${l.schoolId}#${l.role}`;
-
-/** The governing committee's roles: the Trust Board is the trustees and their chair; a local governing body the governors and their chair. */
-function committeeRoles(policy: Pick<CurrentPolicy, 'governingCommittee'>): Role[] {
-  return policy.governingCommittee === 'trust-board' ? ['trustee', 'chair-of-trustees'] : ['governor', 'chair-of-governors'];
-}
 
 /** The person responsible: holders of `ownerRole` at trust level first, then at each school (used only if nobody holds it at trust level). */
 function ownerLookups(policy: Pick<CurrentPolicy, 'ownerRole'>, config: Pick<TrustConfig, 'schools'>): RoleLookup[] {
   return [TRUST_SCHOOL_ID, ...config.schools.map((s) => s.id)].map((schoolId) => ({ schoolId, role: policy.ownerRole }));
-}
-
-function committeeLookups(policy: Pick<CurrentPolicy, 'governingCommittee'>, config: Pick<TrustConfig, 'schools'>): RoleLookup[] {
-  const schoolIds = policy.governingCommittee === 'trust-board' ? [TRUST_SCHOOL_ID] : config.schools.map((s) => s.id);
-  return schoolIds.flatMap((schoolId) => committeeRoles(policy).map((role) => ({ schoolId, role })));
 }
 
 /**

@@ -20,6 +20,7 @@ import {
   newVersion,
   type PolicyVersion,
 } from '../domain/policy-update.ts';
+import { committeeLookups } from '../domain/policies.ts';
 import { eventBridgeHandler } from './pipeline.ts';
 
 const config = runtimeConfig();
@@ -59,20 +60,8 @@ export const handler = eventBridgeHandler('Policy Updated', async (detail, event
   await fanoutQueue.enqueue(schools.map((schoolId) => ({ policyId: version.policyId, version: version.version, schoolId, eventId })));
 
   // The governing committee and the person responsible are told the version is live.
-  const committeeRoles =
-    version.governingCommittee === 'trust-board'
-      ? [['trust', 'trustee'], ['trust', 'chair-of-trustees']]
-      : config.schools.flatMap((s) => [
-          [s.id, 'governor'],
-          [s.id, 'chair-of-governors'],
-        ]);
-  const candidates = (
-    await Promise.all(
-      [...committeeRoles, ['trust', version.ownerRole]].map(([schoolId, role]) =>
-        people.activeWithRole(schoolId as string, role as PolicyVersion['ownerRole']),
-      ),
-    )
-  ).flat();
+  const lookups = [...committeeLookups(version, config), { schoolId: TRUST_SCHOOL_ID, role: version.ownerRole }];
+  const candidates = (await Promise.all(lookups.map((l) => people.activeWithRole(l.schoolId, l.role)))).flat();
   const notices = committeeEmails(version, committeeRecipients(version, candidates), config);
   const queued = await ledger.recordIntended(notices, { detailType: 'Policy Updated', eventId }, now);
   await emailQueue.enqueue(queued);
