@@ -29,16 +29,14 @@ import { type BusEvent, startLocalEventBus } from '../../local/event-bus.ts';
 import { LocalLambda } from '../../local/lambda-runner.ts';
 import { seedDemoTrust } from '../../local/seed.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
-import {
-  createTableLike,
+import { createTableLike,
   type EventBridgeHandler,
   eventBridgeEvent,
   loadEmailSender,
   localClients,
   one,
   sequentialEventIds,
-  type SqsHandler,
-} from '../support/integration.ts';
+  type SqsHandler, httpApiEvent } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 import { emailsTo, sesStore } from '../support/ses-store.ts';
 import {
@@ -673,31 +671,7 @@ describe('fault injection: breach cases', () => {
       occurredOn: '2026-11-17',
       narrative: `Fault injection report ${i}: a post about a colleague.`,
     }));
-    const post = (body: string) =>
-      intake(
-        {
-          version: '2.0',
-          routeKey: 'POST /reports',
-          rawPath: '/reports',
-          rawQueryString: '',
-          headers: { host: '127.0.0.1:3000', 'content-type': 'application/json' },
-          requestContext: {
-            accountId: '000000000000',
-            apiId: 'local',
-            domainName: '127.0.0.1',
-            domainPrefix: 'local',
-            http: { method: 'POST', path: '/reports', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-            requestId: crypto.randomUUID(),
-            routeKey: 'POST /reports',
-            stage: '$default',
-            time: new Date().toUTCString(),
-            timeEpoch: Date.now(),
-          },
-          body,
-          isBase64Encoded: false,
-        },
-        lambdaContext('ReportIntake'),
-      );
+    const post = (body: string) => intake(httpApiEvent('POST', '/reports', { body }), lambdaContext('ReportIntake'));
 
     const caseIds: string[] = [];
     let clientRetries = 0;

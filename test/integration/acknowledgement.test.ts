@@ -16,7 +16,7 @@ import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import { parseKeyRing, signToken } from '../../functions/domain/ack-token.ts';
 import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
 import { lambdaContext, loadFunction, TEST_ACK_KEYS } from '../support/functions.ts';
-import { drainThroughSender, eventBridgeEvent, type EventBridgeHandler, loadEmailSender, localClients, one, type SqsHandler } from '../support/integration.ts';
+import { drainThroughSender, eventBridgeEvent, type EventBridgeHandler, loadEmailSender, localClients, one, type SqsHandler, httpApiEvent } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 import { emailsTo, sesStore } from '../support/ses-store.ts';
 
@@ -49,31 +49,6 @@ const person = {
 
 const ebEvent = (detailType: string, source: string, detail: unknown) => eventBridgeEvent(detailType, source, detail);
 
-function httpEvent(method: 'GET' | 'POST', token: string): APIGatewayProxyEventV2 {
-  const path = `/ack/${token}`;
-  return {
-    version: '2.0',
-    routeKey: `${method} /ack/{token}`,
-    rawPath: path,
-    rawQueryString: '',
-    headers: { host: '127.0.0.1:3000' },
-    pathParameters: { token },
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'local',
-      domainName: '127.0.0.1',
-      domainPrefix: 'local',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: crypto.randomUUID(),
-      routeKey: `${method} /ack/{token}`,
-      stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-    },
-    isBase64Encoded: false,
-  };
-}
-
 const drain = () => drainThroughSender(sqs, emailQueue, sender, { mustDrain: false });
 
 async function requestRow(policyId: string) {
@@ -91,6 +66,7 @@ async function deliverPublished(): Promise<number> {
 }
 
 let links: string[] = [];
+const httpEvent = (method: 'GET' | 'POST', token: string) => httpApiEvent(method, `/ack/${token}`, { token });
 const tokenOf = (link: string) => link.slice(`${config.publicBaseUrl}/ack/`.length);
 
 beforeAll(async () => {

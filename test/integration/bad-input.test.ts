@@ -27,15 +27,13 @@ import { rejectedEventNotice } from '../../functions/domain/rejected-event.ts';
 import { anyString, anyValue, certainlyBadFrom, echoCandidates, type JsonObject, mutatedFrom, SEED } from '../support/bad-input.ts';
 import { examples } from '../support/examples.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
-import {
-  drainThroughSender,
+import { drainThroughSender,
   eventBridgeEvent,
   type EventBridgeHandler,
   localClients,
   one,
   sequentialEventIds,
-  type SqsHandler,
-} from '../support/integration.ts';
+  type SqsHandler, httpApiEvent as httpEvent } from '../support/integration.ts';
 import { sesStore } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
@@ -147,31 +145,6 @@ const badBody = fc.oneof(
     JSON.stringify({ policyId: 'p', version: -1, schoolId: 'st-marys', eventId: 'e' }),
   ),
 );
-
-function httpEvent(method: 'GET' | 'POST', path: string, options: { token?: string; body?: string } = {}): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
-    routeKey: options.token === undefined ? `${method} ${path}` : `${method} /ack/{token}`,
-    rawPath: path,
-    rawQueryString: '',
-    headers: { host: '127.0.0.1:3000', 'content-type': 'application/json' },
-    ...(options.token === undefined ? {} : { pathParameters: { token: options.token } }),
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'local',
-      domainName: '127.0.0.1',
-      domainPrefix: 'local',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: crypto.randomUUID(),
-      routeKey: `${method} ${path}`,
-      stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-    },
-    ...(options.body === undefined ? {} : { body: options.body }),
-    isBase64Encoded: false,
-  };
-}
 
 beforeAll(async () => {
   for (const type of HANDLED) {

@@ -28,7 +28,7 @@ import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../loc
 import { caseMove, caseView } from '../../local/case-commands.ts';
 import { seedDemoTrust } from '../../local/seed.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
-import { createTableLike, drainThroughSender, type EventBridgeHandler, eventBridgeEvent, localClients, one, type SqsHandler } from '../support/integration.ts';
+import { createTableLike, drainThroughSender, type EventBridgeHandler, eventBridgeEvent, localClients, one, type SqsHandler, httpApiEvent } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 import { sesStore, type StoredEmail } from '../support/ses-store.ts';
 
@@ -64,29 +64,7 @@ const SUBJECT_NAMES = ['Oliver Hughes', 'Hughes', 'oliver.hughes'];
 
 const cloneTable = (from: string, to: string) => createTableLike(dynamo, from, to);
 
-function httpEvent(body: string): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
-    routeKey: 'POST /reports',
-    rawPath: '/reports',
-    rawQueryString: '',
-    headers: { host: '127.0.0.1:3000', 'content-type': 'application/json' },
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'local',
-      domainName: '127.0.0.1',
-      domainPrefix: 'local',
-      http: { method: 'POST', path: '/reports', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: crypto.randomUUID(),
-      routeKey: 'POST /reports',
-      stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-    },
-    body,
-    isBase64Encoded: false,
-  };
-}
+const httpEvent = (body: string) => httpApiEvent('POST', '/reports', { body });
 
 const scheduledEvent = (time: string) => eventBridgeEvent('Scheduled Event', 'aws.events', {}, { time });
 

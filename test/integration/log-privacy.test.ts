@@ -29,16 +29,14 @@ import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../loc
 import { seedDemoTrust } from '../../local/seed.ts';
 import { examples } from '../support/examples.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
-import {
-  createTableLike,
+import { createTableLike,
   drainThroughSender,
   type EventBridgeHandler,
   eventBridgeEvent,
   localClients,
   one,
   sequentialEventIds,
-  type SqsHandler,
-} from '../support/integration.ts';
+  type SqsHandler, httpApiEvent as httpEvent } from '../support/integration.ts';
 import { emailsTo } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
@@ -166,32 +164,6 @@ const scheduled = (time: string, rule: string) =>
 
 const day = (offsetDays: number) => new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
 const at = (offsetHours: number) => new Date(Date.now() + offsetHours * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
-
-function httpEvent(method: 'GET' | 'POST', path: string, options: { token?: string; body?: string } = {}): APIGatewayProxyEventV2 {
-  const routeKey = options.token === undefined ? `${method} ${path}` : `${method} /ack/{token}`;
-  return {
-    version: '2.0',
-    routeKey,
-    rawPath: path,
-    rawQueryString: '',
-    headers: { host: '127.0.0.1:3000', 'content-type': 'application/json' },
-    ...(options.token === undefined ? {} : { pathParameters: { token: options.token } }),
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'local',
-      domainName: '127.0.0.1',
-      domainPrefix: 'local',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: crypto.randomUUID(),
-      routeKey,
-      stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-    },
-    ...(options.body === undefined ? {} : { body: options.body }),
-    isBase64Encoded: false,
-  };
-}
 
 function sqsRecord(body: string, queueArn: string): SQSRecord {
   return {

@@ -7,8 +7,9 @@
 import { type CreateTableCommandInput, CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { inject } from 'vitest';
+import { toHttpApiEvent } from '../../local/http-api.ts';
 import { pollOnce } from '../../local/sqs-event-source.ts';
 import { lambdaContext, loadFunction } from './functions.ts';
 import type { IntegrationContext } from './global-setup.ts';
@@ -124,4 +125,29 @@ export async function drainThroughSender(
   }
   if (mustDrain) throw new Error('the email queue did not drain');
   return handled;
+}
+
+/**
+ * An API Gateway HTTP API (payload v2) event, built by the same code the local web server
+ * uses (local/http-api.ts). With `token`, the route is `/ack/{token}`; otherwise the path
+ * is the route (e.g. `POST /reports`).
+ */
+export function httpApiEvent(
+  method: 'GET' | 'POST',
+  path: string,
+  options: { token?: string; body?: string } = {},
+): APIGatewayProxyEventV2 {
+  const template = options.token === undefined ? path : '/ack/{token}';
+  return toHttpApiEvent(
+    {
+      method,
+      path,
+      query: '',
+      headers: { host: '127.0.0.1:3000', 'content-type': 'application/json', 'user-agent': 'test' },
+      body: options.body ?? '',
+      sourceIp: '127.0.0.1',
+    },
+    { routeKey: `${method} ${template}`, method, pattern: /.*/, params: options.token === undefined ? [] : ['token'], functionArn: '' },
+    options.token === undefined ? {} : { token: options.token },
+  );
 }
