@@ -22,8 +22,8 @@ import { CaseNotFoundError, CaseRepository } from '../functions/adapters/case-re
 import { loadTrustConfig } from '../functions/config/load-trust-config.ts';
 import { isSchoolOfTrust, schoolName } from '../functions/config/trust-config.ts';
 import { parseBreachReport } from '../functions/contracts/breach-report.ts';
-import { categoryLabel, describeRouting, FLAG_LABELS } from '../functions/domain/breach-routing.ts';
-import { accessDecision, type CaseRecord, decideMove, NOTE_MAX_LENGTH, type TimelineEntry } from '../functions/domain/cases.ts';
+import { categoryLabel, FLAG_LABELS } from '../functions/domain/breach-routing.ts';
+import { accessDecision, type CaseRecord, decideMove, describeEntry, NOTE_MAX_LENGTH } from '../functions/domain/cases.ts';
 import { formatLondonDateTime } from '../functions/domain/dates.ts';
 import { CliError, stackOutputs, type Target } from './cli-commands.ts';
 
@@ -152,26 +152,6 @@ function printable(text: string): string {
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-function describeEntry(entry: TimelineEntry): string[] {
-  switch (entry.kind) {
-    case 'reported':
-      return [`reported${entry.by ? ` by ${entry.by}` : ''}`];
-    case 'routed':
-      return ['routed:', ...describeRouting(entry.routing).map((line) => `  ${line}`)];
-    case 'escalated':
-      return [`escalated (level ${entry.level}, not triaged in time):`, ...describeRouting(entry.routing).map((line) => `  ${line}`)];
-    case 'status':
-      return [`${entry.from} → ${entry.to} by ${entry.by}${entry.noteAdded ? ' (with a note)' : ''}`];
-    case 'narrative-read':
-      return [`narrative read by ${entry.by}`];
-    case 'narrative-refused':
-      return [`narrative refused to ${entry.by} (${entry.reason})`];
-    case 'move-refused':
-      return [`move to ${entry.to} refused to ${entry.by}: ${entry.reason}`];
-    case 'erasure-kept':
-      return [`kept when ${entry.staffId}'s personal data was erased (${entry.roles.join(', ')}): ${entry.reason}`];
-  }
-}
 
 /** `case <caseId> --show --as <staffId>` against a target. */
 export async function showCase(caseId: string, as: string | undefined, target: Target): Promise<string> {

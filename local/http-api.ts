@@ -44,8 +44,15 @@ export function httpRoutesFromTemplate(resources: LocalResources): HttpRoute[] {
   });
 }
 
+/**
+ * The route API Gateway would choose: the most specific one (a route without a greedy
+ * `{proxy+}` before one with it, then the one with fewer parameters), so `GET /ack/{token}`
+ * wins over `GET /{proxy+}` whatever their order in the template.
+ */
 export function matchRoute(routes: readonly HttpRoute[], method: string, path: string) {
-  for (const route of routes) {
+  const greedy = (r: HttpRoute) => (r.pattern.source.includes('(.+)') ? 1 : 0);
+  const ordered = [...routes].sort((a, b) => greedy(a) - greedy(b) || a.params.length - b.params.length);
+  for (const route of ordered) {
     if (route.method !== 'ANY' && route.method !== method) continue;
     const m = route.pattern.exec(path);
     if (!m) continue;
@@ -60,9 +67,17 @@ export function toHttpApiEvent(
   route: HttpRoute,
   pathParameters: Record<string, string>,
 ): APIGatewayProxyEventV2 {
+  // Payload v2 moves cookies out of the headers into `cookies` (one entry per cookie).
   const headers = Object.fromEntries(
-    Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(',') : (v ?? '')]),
+    Object.entries(request.headers)
+      .filter(([k]) => k.toLowerCase() !== 'cookie')
+      .map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(',') : (v ?? '')]),
   );
+  const cookieHeader = request.headers.cookie;
+  const cookies = (Array.isArray(cookieHeader) ? cookieHeader.join(';') : (cookieHeader ?? ''))
+    .split(';')
+    .map((c) => c.trim())
+    .filter(Boolean);
   const now = new Date();
   return {
     version: '2.0',
@@ -70,6 +85,7 @@ export function toHttpApiEvent(
     rawPath: request.path,
     rawQueryString: request.query,
     headers,
+    ...(cookies.length > 0 ? { cookies } : {}),
     ...(request.query ? { queryStringParameters: Object.fromEntries(new URLSearchParams(request.query)) } : {}),
     ...(route.params.length > 0 ? { pathParameters } : {}),
     requestContext: {

@@ -236,7 +236,13 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         arn: resources.getAtt(logicalId, 'Arn'),
         modulePath: join(outdir, assetPath, `${file}.mjs`),
         exportName: exportName ?? 'handler',
-        env: { ...resources.functionEnvironment(logicalId), ...localEnv, AWS_LAMBDA_FUNCTION_NAME: resources.physicalName(logicalId) },
+        env: {
+          ...resources.functionEnvironment(logicalId),
+          ...localEnv,
+          // The operator console runs on 127.0.0.1 without sign-in ("view as" instead of Cognito).
+          ...(resources.functionEnvironment(logicalId).CONSOLE_AUTH ? { CONSOLE_AUTH: 'loopback' } : {}),
+          AWS_LAMBDA_FUNCTION_NAME: resources.physicalName(logicalId),
+        },
         timeoutMs: Number(props.Timeout ?? 3) * 1000,
         memoryMb: Number(props.MemorySize ?? 128),
         ...(typeof props.ReservedConcurrentExecutions === 'number' ? { reservedConcurrency: props.ReservedConcurrentExecutions } : {}),

@@ -10,7 +10,8 @@
  * - `GET /reports/compliance?policy=&version=&school=`: the compliance report as a page;
  * - `POST /admin/ses-events` (an SES event as EventBridge delivers it): injects an SES bounce or
  *   complaint on the local default bus (`trust-notify inject-ses-event`, local/ses-injection.ts);
- * - `GET /`: an index of the above.
+ * - `GET /` and every other GET path: the operator console (functions/handlers/console-http.ts,
+ *   from the template's routes; on loopback without sign-in), or an index when the template has none.
  * Every page carries security headers and no script at all.
  */
 import { readFileSync } from 'node:fs';
@@ -80,26 +81,6 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     try {
-      const matched = options.httpApi ? matchRoute(options.httpApi.routes, req.method ?? 'GET', url.pathname) : null;
-      if (matched && options.httpApi) {
-        const event = toHttpApiEvent(
-          {
-            method: req.method ?? 'GET',
-            path: url.pathname,
-            query: url.search.slice(1),
-            headers: req.headers,
-            body: await readBody(req),
-            sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
-          },
-          matched.route,
-          matched.pathParameters,
-        );
-        const result = (await options.httpApi.invoke(matched.route.functionArn, event)) ?? INTEGRATION_FAILURE;
-        const body = result.body ?? '';
-        res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), 'Content-Length': Buffer.byteLength(body) });
-        res.end(body);
-        return;
-      }
       if (req.method === 'GET' && url.pathname === '/health') {
         const parts = await options.health();
         const up = Object.values(parts).every(Boolean);
@@ -158,6 +139,29 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         }
         const fired = await options.tick(body.today as string | undefined);
         return send(res, 200, 'application/json', JSON.stringify({ fired }));
+      }
+      // The template's HTTP API routes (the acknowledgement links, the intake, the operator
+      // console's `GET /` and `GET /{proxy+}`), after the local runtime's own pages above.
+      const matched = options.httpApi ? matchRoute(options.httpApi.routes, req.method ?? 'GET', url.pathname) : null;
+      if (matched && options.httpApi) {
+        const event = toHttpApiEvent(
+          {
+            method: req.method ?? 'GET',
+            path: url.pathname,
+            query: url.search.slice(1),
+            headers: req.headers,
+            body: await readBody(req),
+            sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+          },
+          matched.route,
+          matched.pathParameters,
+        );
+        const result = (await options.httpApi.invoke(matched.route.functionArn, event)) ?? INTEGRATION_FAILURE;
+        const body = result.body ?? '';
+        const setCookies = result.cookies?.length ? { 'Set-Cookie': result.cookies } : {};
+        res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), ...setCookies, 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
       }
       if (req.method === 'GET' && url.pathname === '/') {
         const links = config.policies

@@ -22,6 +22,7 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   paginateQuery,
+  QueryCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
   UpdateCommand,
@@ -30,6 +31,7 @@ import type { Routing } from '../domain/breach-routing.ts';
 import type { CaseRecord, CaseStatus, TimelineEntry } from '../domain/cases.ts';
 import { londonDate } from '../domain/dates.ts';
 import { caseIdFor } from '../domain/cases.ts';
+import { batchGet } from './batch.ts';
 import { backoff } from './ledger-repository.ts';
 import { triageIndexKeys } from './index-keys.ts';
 
@@ -292,6 +294,32 @@ export class CaseRepository {
       for (const item of page.Items ?? []) notes.push({ at: String(item.at), by: String(item.by), note: String(item.note) });
     }
     return { narrative: String(out.Item.narrative), notes };
+  }
+
+  /**
+   * The most recent cases, newest first, for the operator console's case list: the year
+   * counters (pk = COUNTER#CASE) say how many cases each year has, so the ids are known
+   * without a scan and the page is one BatchGetItem. `before` (a case id) pages on.
+   */
+  async recent(limit: number, before?: string): Promise<CaseRecord[]> {
+    const out = await this.db.send(
+      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :c', ExpressionAttributeValues: { ':c': 'COUNTER#CASE' } }),
+    );
+    const ids: string[] = [];
+    const years = (out.Items ?? []).map((item) => ({ year: Number(item.sk), last: Number(item.last) })).sort((a, b) => b.year - a.year);
+    for (const { year, last } of years) {
+      for (let seq = last; seq >= 1; seq--) {
+        const id = caseIdFor(year, seq);
+        if (before === undefined || id < before) ids.push(id);
+        if (ids.length >= limit) break;
+      }
+      if (ids.length >= limit) break;
+    }
+    if (ids.length === 0) return [];
+    const items = await batchGet(this.db, this.table, ids.map((id) => caseKey(id)));
+    const byId = new Map(items.map((item) => [String(item.caseId), toRecord(item as unknown as StoredCase)]));
+    // An allocated id without a case (an intake that failed after allocating) is skipped.
+    return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
   /** Every case waiting for triage (the sparse TRIAGE index), soonest deadline first. */

@@ -14,6 +14,7 @@ import { ConditionalCheckFailedException, TransactionCanceledException } from '@
 import {
   type DynamoDBDocumentClient,
   PutCommand,
+  paginateScan,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -113,6 +114,26 @@ export class LedgerRepository {
       updatedAt: now.toISOString(),
       origin,
     };
+  }
+
+  /**
+   * The whole ledger, page by page, for the operator console (counts by state, the rows
+   * that need attention). The ledger has no index to list by (its only access pattern is
+   * the business key, and an index would cost a write per row on the fan-out's hot path),
+   * so this is a Scan of a few attributes: about 1 MB per 5,000 rows, eventually consistent.
+   * Fine for an operator's page up to a few hundred thousand rows; the console says how
+   * many rows it read and how long it took.
+   */
+  async *scanAll(): AsyncGenerator<LedgerRow[]> {
+    const pages = paginateScan(
+      { client: this.db, pageSize: 1000 },
+      {
+        TableName: this.table,
+        ProjectionExpression: 'pk, templateId, recipient, #s, attempts, createdAt, updatedAt, sendingSince, sentAt, lastError, possibleDuplicate, origin',
+        ExpressionAttributeNames: { '#s': 'state' },
+      },
+    );
+    for await (const page of pages) yield (page.Items ?? []) as LedgerRow[];
   }
 
   /** Reads rows by key (strongly consistent), retrying unprocessed keys. */

@@ -10,7 +10,7 @@
  */
 import type { BreachReported } from '../contracts/events.ts';
 import type { BreachCategory, Role } from '../contracts/roles.ts';
-import type { CaseRecipient, Routing } from './breach-routing.ts';
+import { type CaseRecipient, describeRouting, type Routing } from './breach-routing.ts';
 
 export const CASE_STATUSES = ['reported', 'triaged', 'investigating', 'closed'] as const;
 export type CaseStatus = (typeof CASE_STATUSES)[number];
@@ -185,4 +185,26 @@ export function needsReannouncing(record: Pick<CaseRecord, 'routedAt' | 'reporte
 /** The staff ids a routing tells. */
 export function recipientIds(routing: Pick<Routing, 'recipients'>): string[] {
   return routing.recipients.map((r: CaseRecipient) => r.staffId);
+}
+
+/** A timeline entry as lines of text (the CLI's `case --show` and the console's case page). */
+export function describeEntry(entry: TimelineEntry): string[] {
+  switch (entry.kind) {
+    case 'reported':
+      return [`reported${entry.by ? ` by ${entry.by}` : ''}`];
+    case 'routed':
+      return ['routed:', ...describeRouting(entry.routing).map((line) => `  ${line}`)];
+    case 'escalated':
+      return [`escalated (level ${entry.level}, not triaged in time):`, ...describeRouting(entry.routing).map((line) => `  ${line}`)];
+    case 'status':
+      return [`${entry.from} → ${entry.to} by ${entry.by}${entry.noteAdded ? ' (with a note)' : ''}`];
+    case 'narrative-read':
+      return [`narrative read by ${entry.by}`];
+    case 'narrative-refused':
+      return [`narrative refused to ${entry.by} (${entry.reason})`];
+    case 'move-refused':
+      return [`move to ${entry.to} refused to ${entry.by}: ${entry.reason}`];
+    case 'erasure-kept':
+      return [`kept when ${entry.staffId}'s personal data was erased (${entry.roles.join(', ')}): ${entry.reason}`];
+  }
 }
