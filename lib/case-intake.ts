@@ -9,7 +9,9 @@
  * Breach reports carry special-category data, so the narrative never travels on the bus and
  * lives in a table of its own, encrypted with a key of its own. Who can touch it:
  * - the intake function may only PutItem into it (it cannot read a narrative back);
- * - no other function of the stack is granted anything on it or its key;
+ * - the operator console's function (lib/operator-console.ts) may only read it (Decrypt through
+ *   the table grant), and shows a narrative only to a person with a role on the case, recording
+ *   the view on the case's timeline; no other function is granted anything on it or its key;
  * - people read it with `trust-notify case <caseId> --show --as <staffId>`, which runs with
  *   the operator's own AWS credentials: attach `CaseReaderPolicy` to the role the
  *   safeguarding team's operators assume. The CLI lets only people with a role on the case

@@ -123,10 +123,12 @@ export class OperationsAlarms extends Construct {
   }
 }
 
-function deadLetterQueuesIn(stack: Stack): DeadLetterQueue[] {
+/** Every dead-letter queue of the stack (also used by lib/operator-console.ts). */
+export function deadLetterQueuesIn(stack: Stack): DeadLetterQueue[] {
   return stack.node.findAll().filter((c): c is DeadLetterQueue => c instanceof DeadLetterQueue);
 }
 
-function pathBelow(stack: Stack, construct: Construct): string {
+/** A construct's path below the stack, e.g. `Email/Dlq`. */
+export function pathBelow(stack: Stack, construct: Construct): string {
   return construct.node.path.slice(stack.node.path.length + 1);
 }

@@ -21,7 +21,8 @@ import { AckTokenKey } from './ack-token-key.ts';
 import { CaseIntake } from './case-intake.ts';
 import { DataTables } from './data-tables.ts';
 import { EvidenceKey } from './evidence-key.ts';
-import { OperationsAlarms } from './operations-alarms.ts';
+import { deadLetterQueuesIn, OperationsAlarms } from './operations-alarms.ts';
+import { OperatorConsole } from './operator-console.ts';
 import { PolicyFanout } from './policy-fanout.ts';
 import { SesFeedback } from './ses-feedback.ts';
 import { TrustEmail } from './trust-email.ts';
@@ -253,6 +254,24 @@ export class TrustPolicyNotifyStack extends Stack {
       emailQueue: this.email.queue,
     });
     this.functions.set('SesFeedback', sesFeedback.handler);
+
+    // The operator console (lib/operator-console.ts): GET / and GET /{proxy+} on the acknowledgement
+    // API (so the case links in emails open it), behind a Cognito user pool; after every DLQ,
+    // whose depths it shows.
+    const operatorConsole = new OperatorConsole(this, 'OperatorConsole', {
+      config,
+      dataTable: this.tables.dataTable,
+      ledgerTable: this.tables.ledgerTable,
+      narrativeTable: this.caseIntake.narrativeTable,
+      deadLetterQueues: deadLetterQueuesIn(this),
+      api: this.ackEndpoint.api,
+    });
+    this.functions.set('Console', operatorConsole.handler);
+    new CfnOutput(this, 'ConsoleUrl', { value: operatorConsole.url, description: 'The operator console: publicBaseUrl, or the API URL while publicBaseUrl is not https (sign-in returns there)' });
+    new CfnOutput(this, 'ConsoleUserPoolId', {
+      value: operatorConsole.userPool.userPoolId,
+      description: 'The console user pool: create accounts with aws cognito-idp admin-create-user',
+    });
 
     // Operator alarms on every DLQ's depth and the SES reputation (lib/operations-alarms.ts): last, so it finds every DLQ.
     new OperationsAlarms(this, 'Operations', { config });

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
@@ -97,8 +98,29 @@ function localKeyRing(dataDir: string): string {
   return readFileSync(file, 'utf8');
 }
 
+/** A free port on 127.0.0.1, for a server asked to take any port whose address is needed before it starts. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+const isLoopbackUrl = (url: string) => ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
+
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
-  const { config, ports, log } = options;
+  const { ports, log } = options;
+  // The web server's address is in every emailed link (`publicBaseUrl`). When the
+  // configuration points at this machine (the default, http://127.0.0.1:3000), the links
+  // follow the port the web server really takes (TPN_WEB_PORT, or a free one for 0), so they
+  // work whatever port it runs on; the functions get the same address in their configuration.
+  const webPort = ports.web === 0 ? await freePort() : ports.web;
+  const linksHere = isLoopbackUrl(options.config.publicBaseUrl);
+  const config: TrustConfig = linksHere ? { ...options.config, publicBaseUrl: `http://127.0.0.1:${webPort}` } : options.config;
   if (options.reset) rmSync(options.dataDir, { recursive: true, force: true });
   mkdirSync(join(options.dataDir, 'dynamodb'), { recursive: true });
   mkdirSync(join(options.dataDir, 'logs'), { recursive: true });
@@ -121,7 +143,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     }
   };
   try {
-    const { outdir, template } = cachedSynth(config, log);
+    const { outdir, template } = cachedSynth(options.config, log);
     const servers: LocalServers = await startLocalServers({
       dynamoPort: ports.dynamodb,
       sesPort: ports.ses,
@@ -206,6 +228,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
       ACK_TOKEN_KEYS: localKeyRing(options.dataDir),
       TZ: 'UTC',
+      // The links in emails point at this web server (see webPort); the bundles have the configuration compiled in.
+      ...(linksHere ? { TPN_LOCAL_PUBLIC_BASE_URL: config.publicBaseUrl } : {}),
       NODE_OPTIONS: '--enable-source-maps',
     };
     const functions = new Map<string, LocalLambda>();
@@ -397,7 +421,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       },
     };
     const web: WebServer = await startWebServer({
-      port: ports.web,
+      port: webPort,
       config,
       health,
       tick,

@@ -97,6 +97,9 @@ export class LocalResources {
       if (arn) return arn;
     }
     if (attribute === 'Name') return name;
+    // An HTTP API's own address, as AWS would give it (locally every route is served by the
+    // web server on 127.0.0.1; this is only a value in an output or an environment variable).
+    if (resource.Type === 'AWS::ApiGatewayV2::Api' && attribute === 'ApiEndpoint') return `https://${name}.execute-api.${this.region}.amazonaws.com`;
     throw new Error(`cannot resolve Fn::GetAtt ${logicalId}.${attribute} locally (${resource.Type})`);
   }
 

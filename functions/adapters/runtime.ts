@@ -32,6 +32,10 @@ export function runtimeConfig(): TrustConfig {
     const text = process.env.TRUST_CONFIG_JSON;
     if (!text) throw new ConfigError('TRUST_CONFIG_JSON is not set: the trust configuration was not compiled in');
     trustConfig = parseTrustConfig(JSON.parse(text), 'TRUST_CONFIG_JSON');
+    // Set only by the local runtime (local/platform.ts): the links follow the port its web
+    // server really runs on. Never set in AWS, where publicBaseUrl is the deployed address.
+    const local = process.env.TPN_LOCAL_PUBLIC_BASE_URL;
+    if (local) trustConfig = parseTrustConfig({ ...trustConfig, publicBaseUrl: local }, 'TPN_LOCAL_PUBLIC_BASE_URL');
   }
   return trustConfig;
 }

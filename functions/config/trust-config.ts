@@ -82,6 +82,17 @@ const common = {
   integrationContact: z.email(),
   /** Optional: subscribed by email to the operator alarm topic (lib/operations-alarms.ts). */
   operatorEmail: z.email().optional(),
+  /** Optional: the operator console's sign-in in AWS (lib/operator-console.ts). */
+  console: z
+    .strictObject({
+      /** The hosted UI at https://<prefix>.auth.<region>.amazoncognito.com; unique in the region. Default: tpn-console-<stack uuid>. */
+      authDomainPrefix: z
+        .string()
+        .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, { error: 'must be lower-case letters, digits and hyphens (1-63)' })
+        .refine((prefix) => !/aws|amazon|cognito/.test(prefix), { error: 'must not contain "aws", "amazon" or "cognito" (Cognito reserves them)' })
+        .optional(),
+    })
+    .optional(),
   ses: z.strictObject({
     configurationSetName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
     maxSendRatePerSecond: z.number().positive().max(10_000),

@@ -75,7 +75,7 @@ function html(status: number, body: string, extra: Record<string, string> = {}):
 }
 
 export const handler = httpHandler(async (event: APIGatewayProxyEventV2) => {
-  const signedIn = await authenticate(event, auth);
+  const signedIn = await authenticate(event, auth, { trustName: config.trust.name });
   if ('response' in signedIn) return signedIn.response;
   const path = event.rawPath;
   const query = new URLSearchParams(event.rawQueryString ?? '');
@@ -88,6 +88,8 @@ export const handler = httpHandler(async (event: APIGatewayProxyEventV2) => {
   const show = (status: number, section: ConsoleSection | null, title: string, body: string) => html(status, consolePage(frame, section, title, body));
   const notFound = (what: string, section: ConsoleSection | null = null) => show(404, section, 'Not found', notFoundBody(what));
 
+  // Browsers ask for an icon on every first visit; there is none (and no 404 in their console).
+  if (path === '/favicon.ico') return { statusCode: 204, headers: { ...SECURITY_HEADERS } };
   if (event.requestContext.http.method !== 'GET') return html(405, consolePage(frame, null, 'Not allowed', notFoundBody('The console only shows; it changes nothing.')), { Allow: 'GET' });
   const now = new Date();
   const today = londonDate(now);

@@ -72,29 +72,30 @@ function tiles(f: Figures): string {
 export function complianceChart(report: ComplianceReport): string {
   const schools = report.schools.filter((s) => s.people > 0);
   if (schools.length === 0) return '<p>Nobody has been asked to acknowledge this version yet.</p>';
-  const labelW = 230;
-  const barW = 520;
-  const rowH = 30;
+  // Each school's name on its own line above its bar, so long names are never cut.
+  const barW = 640;
+  const rowH = 46;
   const max = Math.max(...schools.map((s) => s.people));
   const scale = (n: number) => Math.round((n / max) * barW * 10) / 10;
   const rows = schools
     .map((s, i) => {
-      const y = 10 + i * rowH;
+      const y = 4 + i * rowH;
       const ack = scale(s.acknowledged);
       const notDue = scale(s.outstanding - s.overdue);
       const over = scale(s.overdue);
       const summary = `${s.schoolName}: ${s.acknowledged} of ${s.people} acknowledged, ${s.outstanding} outstanding, ${s.overdue} overdue`;
       return `<g data-school="${e(s.schoolId)}" data-people="${s.people}" data-acknowledged="${s.acknowledged}" data-outstanding="${s.outstanding}" data-overdue="${s.overdue}"><title>${e(summary)}</title>
-<text x="${labelW - 8}" y="${y + 18}" text-anchor="end" font-size="13" fill="#1b1b1b">${e(s.schoolName)}</text>
-<rect x="${labelW}" y="${y + 4}" width="${ack}" height="20" fill="#1a7f37"/>
-<rect x="${labelW + ack}" y="${y + 4}" width="${notDue}" height="20" fill="#f79009"/>
-<rect x="${labelW + ack + notDue}" y="${y + 4}" width="${over}" height="20" fill="#b42318"/>
-<text x="${labelW + ack + notDue + over + 6}" y="${y + 18}" font-size="13" fill="#1b1b1b">${s.acknowledged}/${s.people}</text></g>`;
+<text x="0" y="${y + 13}" font-size="14" fill="#1b1b1b">${e(s.schoolName)}</text>
+<rect x="0" y="${y + 19}" width="${ack}" height="20" fill="#1a7f37"/>
+<rect x="${ack}" y="${y + 19}" width="${notDue}" height="20" fill="#f79009"/>
+<rect x="${ack + notDue}" y="${y + 19}" width="${over}" height="20" fill="#b42318"/>
+<text x="${ack + notDue + over + 6}" y="${y + 34}" font-size="13" fill="#1b1b1b">${s.acknowledged}/${s.people}</text></g>`;
     })
     .join('');
-  const height = 20 + schools.length * rowH;
+  const height = 8 + schools.length * rowH;
+  const width = barW + 70;
   const alt = `Acknowledgements per school for ${report.title} version ${report.version}: ${schools.map((s) => `${s.schoolName} ${s.acknowledged} of ${s.people}`).join('; ')}`;
-  return `<figure><svg class="chart" role="img" aria-label="${e(alt)}" viewBox="0 0 ${labelW + barW + 70} ${height}" width="${labelW + barW + 70}" height="${height}" xmlns="http://www.w3.org/2000/svg">${rows}</svg>
+  return `<figure><svg class="chart" role="img" aria-label="${e(alt)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">${rows}</svg>
 <figcaption><ul class="legend"><li><span class="key k-ack"></span>Acknowledged</li><li><span class="key k-out"></span>Outstanding, not yet due</li><li><span class="key k-over"></span>Overdue</li></ul></figcaption></figure>`;
 }
 
@@ -123,12 +124,12 @@ function versionNote(report: ComplianceReport): string {
 /** One policy version: totals, chart, table. `heading` is h2 on the dashboard, h1 on its own page. */
 export function complianceSection(report: ComplianceReport, versions: readonly number[], heading: 'h1' | 'h2'): string {
   const link = heading === 'h2' ? `<a href="/compliance/${encodeURIComponent(report.policyId)}/v${report.version}">${e(report.title)}, version ${report.version}</a>` : `${e(report.title)}, version ${report.version}`;
-  return `<section aria-labelledby="p-${e(report.policyId)}" data-policy="${e(report.policyId)}" data-version="${report.version}"><${heading} id="p-${e(report.policyId)}">${link}</${heading}>${versionLinks(report, versions)}${versionNote(report)}${tiles(report.trustWide)}${complianceChart(report)}${schoolTable(report)}</section>`;
+  return `<section aria-labelledby="p-${e(report.policyId)}" data-policy="${e(report.policyId)}" data-version="${report.version}"><${heading} id="p-${e(report.policyId)}">${link}</${heading}>${versionLinks(report, versions)}${versionNote(report)}${tiles(report.trustWide)}${complianceChart(report)}${report.trustWide.people > 0 ? schoolTable(report) : ''}</section>`;
 }
 
-export function dashboardBody(sections: string[], dlqTotal: number | null, openCases: number): string {
+export function dashboardBody(sections: string[], dlqTotal: number | null, awaitingTriage: number): string {
   const dlq =
-    dlqTotal === null ? '' : `<p>${dlqTotal === 0 ? 'No messages in any dead-letter queue.' : `<strong class="bad">${dlqTotal} message(s) in dead-letter queues</strong>: <a href="/queues">see which</a>.`} Open cases: <a href="/cases">${openCases}</a>.</p>`;
+    dlqTotal === null ? '' : `<p>${dlqTotal === 0 ? 'No messages in any dead-letter queue.' : `<strong class="bad">${dlqTotal} message(s) in dead-letter queues</strong>: <a href="/queues">see which</a>.`} Cases awaiting triage: <a href="/cases?status=reported">${awaitingTriage}</a>.</p>`;
   return `<h1>Policy compliance</h1>${dlq}${sections.length ? sections.join('') : '<p>No policy is on record yet.</p>'}`;
 }
 

@@ -2,7 +2,7 @@
  * Breach and concern cases in the CDK stack (lib/case-intake.ts and the stack's
  * BreachReported / TriageEscalation entries): the narrative table and its own rotated
  * key, the IAM-authorized and throttled POST /reports, who may touch narratives (only the
- * intake writes them; no function reads them; the case CLI's policy reads them), the
+ * intake writes them; only the operator console's function reads them; the case CLI's policy reads them), the
  * Breach Reported rule and the hourly triage schedule, and cdk-nag on all of it.
  * Synthesized without bundling (stack.test.ts checks the bundles); expected values are
  * written out literally.
@@ -98,23 +98,29 @@ describe('the narrative table and its key', () => {
   });
 });
 
-describe('IAM: only the intake writes narratives; no function reads them; the case CLI’s policy does', () => {
+describe('IAM: only the intake writes narratives; only the operator console’s function reads them; the case CLI’s policy does', () => {
   const touchesNarratives = (s: Statement) =>
     asList(s.Resource).some((r) => /^CaseIntake\/Narrative(Table|Key)/.test(describeRef(r)));
+  /** The operator console (issue #7, test/infra/operator-console.test.ts) shows a narrative to a person with a role on the case. */
+  const CONSOLE_POLICY = 'OperatorConsole/ConsoleFunctionRole/DefaultPolicy';
 
-  it('the only function role that names the narrative table or key is the intake’s: PutItem, and the key only through DynamoDB', () => {
+  it('the function roles that name the narrative table or key: the intake’s (PutItem, the key only through DynamoDB) and the console’s', () => {
     const onNarratives = allStatements().filter((s) => s.type === 'AWS::IAM::Policy' && touchesNarratives(s.statement));
-    expect(onNarratives.map((s) => s.policy)).toEqual(['CaseIntake/ReportIntakeFunctionRole/DefaultPolicy', 'CaseIntake/ReportIntakeFunctionRole/DefaultPolicy']);
-    const [table, key] = onNarratives.map((s) => s.statement);
+    expect(new Set(onNarratives.map((s) => s.policy))).toEqual(new Set(['CaseIntake/ReportIntakeFunctionRole/DefaultPolicy', CONSOLE_POLICY]));
+    const [table, key] = onNarratives.filter((s) => s.policy !== CONSOLE_POLICY).map((s) => s.statement);
     expect(table).toEqual({ Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: arnOf('CaseIntake/NarrativeTable') });
     expect(key).toEqual({ Effect: 'Allow', Action: NARRATIVE_KEY_ACTIONS, Resource: arnOf('CaseIntake/NarrativeKey'), Condition: VIA_DYNAMODB });
   });
 
-  it('nothing attached to a function can read a narrative (GetItem, Query, Scan, BatchGetItem, streams)', () => {
+  it('nothing attached to a function but the console can read a narrative (GetItem, Query, Scan, BatchGetItem, streams); the console cannot write one', () => {
     for (const { policy, type, statement } of allStatements()) {
       if (!touchesNarratives(statement) || type !== 'AWS::IAM::Policy') continue;
       for (const action of asList(statement.Action) as string[]) {
-        expect(action, policy).not.toMatch(/^dynamodb:(Get|Query|Scan|BatchGet|.*Stream)/);
+        if (policy === CONSOLE_POLICY) {
+          expect(action, policy).toMatch(/^dynamodb:(GetItem|BatchGetItem|Query|ConditionCheckItem|DescribeTable)$|^kms:(Decrypt|DescribeKey)$/);
+        } else {
+          expect(action, policy).not.toMatch(/^dynamodb:(Get|Query|Scan|BatchGet|.*Stream)/);
+        }
       }
     }
   });

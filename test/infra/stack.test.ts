@@ -198,6 +198,9 @@ describe('the stack', () => {
       // Evidence packs (test/infra/evidence-key.test.ts).
       EvidenceKeyId: 'EvidenceKey/Key',
       EvidenceSignerPolicyArn: 'EvidenceKey/SignerPolicy',
+      // The operator console (test/infra/operator-console.test.ts): the API's own URL while publicBaseUrl is not https.
+      ConsoleUrl: 'AckEndpoint/Api.ApiEndpoint/',
+      ConsoleUserPoolId: 'OperatorConsole/UserPool',
     });
   });
 });
@@ -353,7 +356,7 @@ describe('functions', () => {
    * Invoked synchronously (API Gateway, or the fan-out queue's event source): nothing to
    * retry asynchronously; the fan-out queue has its own redrive to a DLQ.
    */
-  const syncFunctionPaths = ['AckFunction', 'CaseIntake/ReportIntakeFunction', 'PolicyFanout/WorkerFunction'];
+  const syncFunctionPaths = ['AckFunction', 'CaseIntake/ReportIntakeFunction', 'PolicyFanout/WorkerFunction', 'OperatorConsole/ConsoleFunction'];
   const functionPaths = [...asyncFunctionPaths, ...syncFunctionPaths];
   /** Seconds. The ack function answers a person waiting on a page, inside API Gateway's 29 s integration timeout. */
   const timeoutOf: Record<string, number> = {
@@ -369,6 +372,7 @@ describe('functions', () => {
     BreachReportedFunction: 30,
     TriageEscalationFunction: 30,
     'CaseIntake/ReportIntakeFunction': 10,
+    'OperatorConsole/ConsoleFunction': 10,
     // A refresher day for a large trust touches every person once (test/infra/reminders.test.ts).
     ReminderScannerFunction: 300,
     PolicyUpdatedFunction: 30,
@@ -488,10 +492,21 @@ describe('functions', () => {
     expect(has('DynamoDB_20120810')).toBe(true);
     expect(/(?:from\s*|require\()["']@aws-sdk\/client-/.test(bundle)).toBe(false);
     // It loads as an ES module on Node 24 (the banner's `require` included) and exports the handler.
+    // (The console checks its sign-in settings at cold start: its pool, client, domain and callback
+    // are references until deployed, so they get values of the deployed shape here.)
+    const deployedShape: Record<string, string> =
+      path === 'OperatorConsole/ConsoleFunction'
+        ? {
+            CONSOLE_USER_POOL_ID: 'eu-west-2_AbCdEf123',
+            CONSOLE_CLIENT_ID: '4k2consoleclient0000000000',
+            CONSOLE_AUTH_DOMAIN_URL: 'https://tpn-console-0.auth.eu-west-2.amazoncognito.com',
+            CONSOLE_CALLBACK_URL: 'https://abcdef1234.execute-api.eu-west-2.amazonaws.com/auth/callback',
+          }
+        : {};
     const loaded = execFileSync(
       process.execPath,
       ['--enable-source-maps', '--input-type=module', '-e', `const m = await import(${JSON.stringify(join(assetDir, 'index.mjs'))}); console.log(typeof m.handler);`],
-      { env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-2', ...envOf(path) }, encoding: 'utf8' },
+      { env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-2', ...envOf(path), ...deployedShape }, encoding: 'utf8' },
     );
     expect(loaded.trim()).toBe('function');
     // Minified: lines thousands of characters long on average (the few newlines are inside template literals).
@@ -664,7 +679,8 @@ describe('acknowledgement key and SES', () => {
   });
 
   it('TEMPLATE_IDS names every template folder, and only those', () => {
-    const folders = readdirSync(join(REPO_ROOT, 'templates'), { withFileTypes: true }).filter((d) => d.isDirectory());
+    // templates/_layout/ holds the MJML partials every template includes (npm run emails), not a template.
+    const folders = readdirSync(join(REPO_ROOT, 'templates'), { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith('_'));
     expect(folders.map((d) => d.name).sort()).toEqual([...TEMPLATE_IDS].sort());
   });
 
@@ -709,9 +725,10 @@ describe('acknowledgement endpoint (API Gateway HTTP API)', () => {
 
   it('has exactly two routes, GET and POST /ack/{token}, both to one Lambda proxy integration (payload 2.0) of the ack function', () => {
     const apiId = logicalIdOf('AckEndpoint/Api');
-    const routes = ofAckApi('AWS::ApiGatewayV2::Route').map(([, r]) => props(r));
+    // (GET / and GET /{proxy+} on this API are the operator console's: test/infra/operator-console.test.ts.)
+    const routes = ofAckApi('AWS::ApiGatewayV2::Route').map(([, r]) => props(r)).filter((r) => String(r.RouteKey).includes('/ack/'));
     expect(routes.map((r) => r.RouteKey).sort()).toEqual(['GET /ack/{token}', 'POST /ack/{token}']);
-    const integrations = ofAckApi('AWS::ApiGatewayV2::Integration');
+    const integrations = ofAckApi('AWS::ApiGatewayV2::Integration').filter(([, i]) => JSON.stringify(props(i).IntegrationUri) === JSON.stringify(ackFunctionArn()));
     expect(integrations).toHaveLength(1);
     const [[integrationId, integration]] = integrations as [[string, Json]];
     for (const route of routes) {
@@ -751,6 +768,8 @@ describe('acknowledgement endpoint (API Gateway HTTP API)', () => {
       'GET /ack/{token}': 'AckFunction',
       'POST /ack/{token}': 'AckFunction',
       'POST /reports': 'CaseIntake/ReportIntakeFunction',
+      'GET /': 'OperatorConsole/ConsoleFunction',
+      'GET /{proxy+}': 'OperatorConsole/ConsoleFunction',
     });
   });
 
@@ -766,9 +785,10 @@ describe('acknowledgement endpoint (API Gateway HTTP API)', () => {
         `arn:aws:execute-api:eu-west-2:\${AWS::AccountId}:AckEndpoint/Api/*/*/ack/{token}`,
       );
     }
-    // API Gateway invokes no other function but the intake, from the reports API (test/infra/case-intake.test.ts).
+    // API Gateway invokes no other function but the intake, from the reports API (test/infra/case-intake.test.ts),
+    // and the operator console on GET / and GET /{proxy+} (test/infra/operator-console.test.ts).
     const viaApiGateway = resources('AWS::Lambda::Permission').filter(([, p]) => props(p).Principal === 'apigateway.amazonaws.com');
-    expect(viaApiGateway).toHaveLength(permissions.length + 1);
+    expect(viaApiGateway).toHaveLength(permissions.length + 3);
   });
 
   it('serves one stage, $default, deployed automatically, throttled to 20 requests/s with bursts of 40, with access logs', () => {
@@ -1018,12 +1038,22 @@ describe('cdk-nag AwsSolutions', () => {
         ...['Events/DeliveryDlq', 'Email/Dlq', 'PolicyFanout/Dlq', ...['Email/Sender', 'StaffOnboarded', 'StaffUpdated', 'StaffLeft', 'PolicyAcknowledged', 'PolicyUpdated', 'ReviewScanner', 'PolicyReviewDue', 'PolicyReviewed', 'ReminderScanner', 'BreachReported', 'TriageEscalation', 'SesFeedback/Handler'].map((name) => `${name}Function/FailureDlq`)].map((dlq) => `${dlq}: Serverless-SQSRedrivePolicy`),
         'Email/SenderFunction/SqsEventSource:trustpolicynotifyEmailQueue462BD71A/Resource: Serverless-LambdaEventSourceMappingDestination',
         'PolicyFanout/WorkerFunction/SqsEventSource:trustpolicynotifyPolicyFanoutQueue1D12CA65/Resource: Serverless-LambdaEventSourceMappingDestination',
+        // The operator console (test/infra/operator-console.test.ts): its routes are checked by the function
+        // (Cognito session cookie), and its role writes the data table like the handlers.
+        'OperatorConsole/RootRoute: AwsSolutions-APIG4',
+        'OperatorConsole/ProxyRoute: AwsSolutions-APIG4',
+        'OperatorConsole/ConsoleFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        'OperatorConsole/ConsoleFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+        `OperatorConsole/ConsoleFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
+        'OperatorConsole/ConsoleFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
+        'OperatorConsole/ConsoleFunction/Resource: Serverless-LambdaDLQ',
       ].sort(),
     );
   });
 
   it('the endpoint is public by design: each route says the signed, single-use token is the credential', () => {
-    const apig4 = acknowledgements(app).filter((a) => a.id === 'AwsSolutions-APIG4');
+    // (The operator console's routes are signed in with Cognito instead: test/infra/operator-console.test.ts.)
+    const apig4 = acknowledgements(app).filter((a) => a.id === 'AwsSolutions-APIG4' && !a.path.includes('/OperatorConsole/'));
     expect(apig4.map((a) => a.path.slice(stack.node.path.length + 1)).sort()).toEqual([
       'AckEndpoint/Api/GET--ack--{token}',
       'AckEndpoint/Api/POST--ack--{token}',

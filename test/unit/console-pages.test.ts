@@ -76,8 +76,8 @@ describe('compliance chart (§1f, §4a.ii: the Trust Board sees which schools ar
     const groups = [...svg.matchAll(/<g data-school="([^"]+)" data-people="(\d+)" data-acknowledged="(\d+)" data-outstanding="(\d+)" data-overdue="(\d+)">/g)];
     expect(groups.map((g) => g.slice(1).join(','))).toEqual(['st-marys,4,3,1,1', 'holy-trinity,2,0,2,1']);
     const widths = [...svg.matchAll(/<rect [^>]*width="([\d.]+)"/g)].map((m) => Number(m[1]));
-    // st-marys: 3 acknowledged of the largest school (4) → 3/4 of 520; holy-trinity: 1 not due, 1 overdue → 130 each.
-    expect(widths).toEqual([390, 0, 130, 0, 130, 130]);
+    // st-marys: 3 acknowledged of the largest school (4) → 3/4 of 640; holy-trinity: 1 not due, 1 overdue → 160 each.
+    expect(widths).toEqual([480, 0, 160, 0, 160, 160]);
     expect(svg).toContain('role="img"');
     expect(svg).toContain('aria-label="Acknowledgements per school for Use of Social Media Policy version 2: St Mary&#39;s Primary 3 of 4; Holy Trinity Primary 0 of 2"');
     expect(svg).not.toContain('Central team');
