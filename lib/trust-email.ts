@@ -133,6 +133,10 @@ export class TrustEmail extends Construct {
       description: 'Sends queued emails through SES (SendBulkEmail, stored templates) and records them in the ledger',
       config,
       timeout: EMAIL_SENDER_TIMEOUT,
+      // Invoked by its SQS event source, which polls and invokes synchronously: async retries
+      // and an on-failure destination would never be used. A message that keeps failing goes
+      // to EmailDlq through the queue's redrive policy (maxReceiveCount) instead.
+      invocation: 'sync',
     });
     this.sender.bindTable(props.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME');
     this.sender.addEnvironment('EMAIL_SEND_RATE_PER_INVOCATION', String(this.sizing.sendRatePerInvocation));

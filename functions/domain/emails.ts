@@ -38,6 +38,8 @@ export interface TemplateData {
   'policy-updated': {
     givenName: string;
     trustName: string;
+    /** Their current school (`schoolName(config, schoolId)`: the trust's name for central staff), shown in the header. */
+    schoolName: string;
     policyTitle: string;
     version: number;
     changeSummary: string;
@@ -48,6 +50,8 @@ export interface TemplateData {
   'policy-changed': {
     givenName: string;
     trustName: string;
+    /** Their current school (`schoolName(config, schoolId)`: the trust's name for central staff), shown in the header. */
+    schoolName: string;
     policyTitle: string;
     version: number;
     changeSummary: string;
@@ -67,6 +71,8 @@ export interface TemplateData {
   receipt: {
     givenName: string;
     trustName: string;
+    /** Their current school (`schoolName(config, schoolId)`: the trust's name for central staff), shown in the header. */
+    schoolName: string;
     policyTitle: string;
     version: number;
     acknowledgedOn: string;
@@ -135,6 +141,8 @@ export interface TemplateData {
   reminder: {
     givenName: string;
     trustName: string;
+    /** Their current school (`schoolName(config, schoolId)`: the trust's name for central staff), shown in the header. */
+    schoolName: string;
     policyTitle: string;
     version: number;
     documentUrl: string;
@@ -195,6 +203,8 @@ export interface TemplateData {
   refresher: {
     givenName: string;
     trustName: string;
+    /** Their current school (`schoolName(config, schoolId)`: the trust's name for central staff), shown in the header. */
+    schoolName: string;
     policyTitle: string;
     version: number;
     documentUrl: string;

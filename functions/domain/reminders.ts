@@ -219,6 +219,7 @@ function reminderEmail(request: AckRequest, person: Person, policy: CurrentPolic
     data: {
       givenName: person.givenName,
       trustName: ctx.config.trust.name,
+      schoolName: schoolName(ctx.config, person.schoolId),
       policyTitle: policy.title,
       version: request.version,
       documentUrl: policy.documentUrl,

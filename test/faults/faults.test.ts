@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LedgerRepository } from '../../functions/adapters/ledger-repository.ts';
 import { type BulkEntry, Mailer, type SendOutcome } from '../../functions/adapters/mailer.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
+import { schoolName } from '../../functions/config/trust-config.ts';
 import type { IntendedEmail } from '../../functions/domain/emails.ts';
 import { type DeliveryDeps, deliverEmails } from '../../functions/services/deliver-emails.ts';
 import { EMAIL_MAX_RECEIVE_COUNT } from '../../lib/trust-email.ts';
@@ -136,6 +137,7 @@ function receiptEmails(prefix: string, count: number): IntendedEmail[] {
     data: {
       givenName: `Person ${i}`,
       trustName: config.trust.name,
+      schoolName: schoolName(config, 'st-marys'),
       policyTitle: policy.title,
       version: 1,
       acknowledgedOn: '25 November 2026 at 10:00',

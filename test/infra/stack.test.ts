@@ -184,7 +184,6 @@ describe('the stack', () => {
       PolicyReviewDueFailureDlqUrl: 'PolicyReviewDueFunction/FailureDlq',
       PolicyReviewedFailureDlqUrl: 'PolicyReviewedFunction/FailureDlq',
       PolicyUpdatedFailureDlqUrl: 'PolicyUpdatedFunction/FailureDlq',
-      EmailSenderFailureDlqUrl: 'Email/SenderFunction/FailureDlq',
       AckApiUrl: `https://AckEndpoint/Api.execute-api.eu-west-2.\${AWS::URLSuffix}/`,
       // Breach and concern cases (test/infra/case-intake.test.ts).
       BreachReportedFailureDlqUrl: 'BreachReportedFunction/FailureDlq',
@@ -336,13 +335,12 @@ describe('rules', () => {
 });
 
 describe('functions', () => {
-  /** Invoked asynchronously (EventBridge) or through an event source mapping: retries and a failure DLQ. */
+  /** Invoked asynchronously (EventBridge, schedules): retries and a failure DLQ. */
   const asyncFunctionPaths = [
     'StaffOnboardedFunction',
     'StaffUpdatedFunction',
     'StaffLeftFunction',
     'PolicyAcknowledgedFunction',
-    'Email/SenderFunction',
     'ReviewScannerFunction',
     'PolicyReviewDueFunction',
     'PolicyReviewedFunction',
@@ -353,10 +351,10 @@ describe('functions', () => {
     'SesFeedback/HandlerFunction',
   ];
   /**
-   * Invoked synchronously (API Gateway, or the fan-out queue's event source): nothing to
-   * retry asynchronously; the fan-out queue has its own redrive to a DLQ.
+   * Invoked synchronously (API Gateway, or an SQS event source: the fan-out and email
+   * queues): nothing to retry asynchronously; those queues redrive to their own DLQs.
    */
-  const syncFunctionPaths = ['AckFunction', 'CaseIntake/ReportIntakeFunction', 'PolicyFanout/WorkerFunction', 'OperatorConsole/ConsoleFunction'];
+  const syncFunctionPaths = ['AckFunction', 'CaseIntake/ReportIntakeFunction', 'PolicyFanout/WorkerFunction', 'Email/SenderFunction', 'OperatorConsole/ConsoleFunction'];
   const functionPaths = [...asyncFunctionPaths, ...syncFunctionPaths];
   /** Seconds. The ack function answers a person waiting on a page, inside API Gateway's 29 s integration timeout. */
   const timeoutOf: Record<string, number> = {
@@ -546,7 +544,6 @@ describe('email queue and sender', () => {
       [
         'Email/Dlq',
         'Email/Queue',
-        'Email/SenderFunction/FailureDlq',
         'Events/DeliveryDlq',
         'StaffOnboardedFunction/FailureDlq',
         'StaffUpdatedFunction/FailureDlq',
@@ -904,12 +901,9 @@ describe('IAM: least privilege per function', () => {
       ...xray,
       ...allow(tableActions, ['Tables/LedgerTable']),
       ...allow(keyActions, ['Tables/DataKey']),
-      ...merge(
-        allow(sendActions, ['Email/SenderFunction/FailureDlq']),
-        allow(
-          ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'],
-          ['Email/Queue'],
-        ),
+      ...allow(
+        ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'],
+        ['Email/Queue'],
       ),
       ...allow(
         ['ses:SendBulkEmail', 'ses:SendEmail'],
@@ -985,7 +979,6 @@ describe('cdk-nag AwsSolutions', () => {
         `AckFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
         'AckFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
         'AckTokenKey: AwsSolutions-SMG4',
-        'Email/SenderFunction/FailureDlq: AwsSolutions-SQS3',
         'Email/SenderFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
         'Email/SenderFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
         'Email/SenderFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
@@ -1035,7 +1028,7 @@ describe('cdk-nag AwsSolutions', () => {
         // cdk-nag Serverless (test/infra/serverless-nag.test.ts): every function has an on-failure destination
         // or is invoked synchronously, every DLQ is itself the end of the line, SQS event sources dead-letter by redrive policy.
         ...['Email/Sender', 'StaffOnboarded', 'StaffUpdated', 'StaffLeft', 'PolicyAcknowledged', 'Ack', 'PolicyFanout/Worker', 'PolicyUpdated', 'ReviewScanner', 'PolicyReviewDue', 'PolicyReviewed', 'ReminderScanner', 'CaseIntake/ReportIntake', 'BreachReported', 'TriageEscalation', 'SesFeedback/Handler'].map((name) => `${name}Function/Resource: Serverless-LambdaDLQ`),
-        ...['Events/DeliveryDlq', 'Email/Dlq', 'PolicyFanout/Dlq', ...['Email/Sender', 'StaffOnboarded', 'StaffUpdated', 'StaffLeft', 'PolicyAcknowledged', 'PolicyUpdated', 'ReviewScanner', 'PolicyReviewDue', 'PolicyReviewed', 'ReminderScanner', 'BreachReported', 'TriageEscalation', 'SesFeedback/Handler'].map((name) => `${name}Function/FailureDlq`)].map((dlq) => `${dlq}: Serverless-SQSRedrivePolicy`),
+        ...['Events/DeliveryDlq', 'Email/Dlq', 'PolicyFanout/Dlq', ...['StaffOnboarded', 'StaffUpdated', 'StaffLeft', 'PolicyAcknowledged', 'PolicyUpdated', 'ReviewScanner', 'PolicyReviewDue', 'PolicyReviewed', 'ReminderScanner', 'BreachReported', 'TriageEscalation', 'SesFeedback/Handler'].map((name) => `${name}Function/FailureDlq`)].map((dlq) => `${dlq}: Serverless-SQSRedrivePolicy`),
         'Email/SenderFunction/SqsEventSource:trustpolicynotifyEmailQueue462BD71A/Resource: Serverless-LambdaEventSourceMappingDestination',
         'PolicyFanout/WorkerFunction/SqsEventSource:trustpolicynotifyPolicyFanoutQueue1D12CA65/Resource: Serverless-LambdaEventSourceMappingDestination',
         // The operator console (test/infra/operator-console.test.ts): its routes are checked by the function

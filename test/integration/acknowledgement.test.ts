@@ -127,6 +127,9 @@ describe('acknowledgement links (DESIGN.md "Acknowledgement links")', () => {
     const receipts = (await emailsTo(ctx.endpoints.ses, person.email)).filter((e) => e.subject.startsWith('Receipt'));
     expect(receipts).toHaveLength(1);
     expect(receipts[0]?.subject).toBe('Receipt: you confirmed the Use of Social Media Policy (version 1)');
+    // Issue #7: from their Trust, naming their school (header and sign-off).
+    expect(receipts[0]?.body.html).toContain("St John's Church of England Primary School");
+    expect(receipts[0]?.body.text).toContain(`${config.trust.name}, St John's Church of England Primary School`);
   });
 
   it('a replayed POST of the same link gets 409, records nothing new and sends no second receipt', async () => {

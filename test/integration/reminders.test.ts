@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PeopleRepository } from '../../functions/adapters/people-repository.ts';
 import { RequestRepository } from '../../functions/adapters/request-repository.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
+import { schoolName } from '../../functions/config/trust-config.ts';
 import type { StaffOnboarded } from '../../functions/contracts/events.ts';
 import { addDays, addMonths, londonDate } from '../../functions/domain/dates.ts';
 import { type Person, personFromHr } from '../../functions/domain/people.ts';
@@ -227,6 +228,7 @@ describe('the daily reminder scan with a simulated today (§1f, §4a.ii, §4b.i)
       const sent = await reminders(p.staffId);
       expect(sent).toHaveLength(1);
       expect(sent[0]?.body.text).toContain('This is reminder 1 of 3.');
+      expect(sent[0]?.body.text).toContain(`${config.trust.name}, ${schoolName(config, p.schoolId)}`);
       expect(await requestRow(p.staffId)).toMatchObject({ status: 'pending', reminderCount: 1, lastRemindedOn: day, gsi2pk: expect.stringMatching(/^PENDING#/) });
     }
     expect(await ledgerRow(`reminder#${SEED}#v1#REM-A1#1`)).toMatchObject({ state: 'sent', templateId: 'reminder' });
@@ -321,6 +323,7 @@ describe('refreshers (§6a: revisited via regular staff training, every 12 month
       const asked = await inbox(p.staffId, 'Time to re-read');
       expect(asked).toHaveLength(1);
       expect(asked[0]?.body.text).toContain('Every 12 months we ask everyone to read the current version (version 1) again');
+      expect(asked[0]?.body.text).toContain(`${config.trust.name}, ${schoolName(config, p.schoolId)}`);
       const row = await requestRow(p.staffId);
       expect(row).toMatchObject({ status: 'pending', refreshCycle: 1, reminderCount: 0, dueOn: addDays(anniversary, 14), gsi2pk: expect.stringMatching(/^PENDING#/) });
       expect(row.acknowledgements).toEqual([expect.objectContaining({ refreshCycle: 0, acknowledgedAt: expect.any(String) })]);

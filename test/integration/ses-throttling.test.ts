@@ -12,6 +12,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { LedgerRepository } from '../../functions/adapters/ledger-repository.ts';
 import { Mailer } from '../../functions/adapters/mailer.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
+import { schoolName } from '../../functions/config/trust-config.ts';
 import type { IntendedEmail } from '../../functions/domain/emails.ts';
 import { deliverEmails } from '../../functions/services/deliver-emails.ts';
 import { sesStore } from '../support/ses-store.ts';
@@ -71,6 +72,7 @@ describe('SES throttling (injected with a wrapped SES client)', () => {
       data: {
         givenName: `Person ${i}`,
         trustName: config.trust.name,
+        schoolName: schoolName(config, 'st-marys'),
         policyTitle: 'Use of Social Media Policy',
         version: 1,
         acknowledgedOn: '25 November 2026 at 10:00',

@@ -53,6 +53,7 @@ export const EMAIL_SAMPLES: EmailSamples = {
   receipt: {
     givenName: 'Amira',
     trustName: TRUST,
+    schoolName: SCHOOL,
     policyTitle: SOCIAL_MEDIA.title,
     version: 3,
     acknowledgedOn: '25 November 2026 at 14:05',
@@ -61,6 +62,7 @@ export const EMAIL_SAMPLES: EmailSamples = {
   'policy-updated': {
     givenName: 'Amira',
     trustName: TRUST,
+    schoolName: SCHOOL,
     policyTitle: SOCIAL_MEDIA.title,
     version: 3,
     changeSummary: CHANGE_SUMMARY,
@@ -71,6 +73,7 @@ export const EMAIL_SAMPLES: EmailSamples = {
   'policy-changed': {
     givenName: 'Amira',
     trustName: TRUST,
+    schoolName: SCHOOL,
     policyTitle: SOCIAL_MEDIA.title,
     version: 4,
     changeSummary: 'Corrected the name of the Trust Network Manager role in section 8a; the rules are unchanged.',
@@ -133,6 +136,7 @@ export const EMAIL_SAMPLES: EmailSamples = {
   reminder: {
     givenName: 'Amira',
     trustName: TRUST,
+    schoolName: SCHOOL,
     policyTitle: SOCIAL_MEDIA.title,
     version: 3,
     documentUrl: SOCIAL_MEDIA.documentUrl,
@@ -205,6 +209,7 @@ export const EMAIL_SAMPLES: EmailSamples = {
   refresher: {
     givenName: 'Amira',
     trustName: TRUST,
+    schoolName: SCHOOL,
     policyTitle: SOCIAL_MEDIA.title,
     version: 3,
     documentUrl: SOCIAL_MEDIA.documentUrl,

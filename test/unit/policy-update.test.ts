@@ -98,8 +98,23 @@ describe('fan-out plan for one page of people', () => {
     expect(plan.requests.map((r) => r.staffId)).toEqual(['A', 'GOV', 'BOUNCED']);
     expect(plan.emails.map((e) => e.to.staffId)).toEqual(['A', 'GOV']);
     expect(plan.emails.map((e) => e.key)).toEqual(['policy#use-of-social-media#v2#A#ask', 'policy#use-of-social-media#v2#GOV#ask']);
-    expect(plan.emails[0]?.data).toMatchObject({ ackUrl: 'link:A:use-of-social-media:2', dueDate: '9 December 2026' });
+    expect(plan.emails[0]?.data).toMatchObject({
+      ackUrl: 'link:A:use-of-social-media:2',
+      dueDate: '9 December 2026',
+      schoolName: "St Mary's Church of England Primary School",
+    });
     expect(plan.undeliverable).toBe(1);
+  });
+
+  it("each email names the trust and the person's current school (the trust itself for central staff), asked or told", () => {
+    const staff = [person('SJ', { schoolId: 'st-johns' }), person('CENTRAL', { schoolId: 'trust' })];
+    for (const change of ['substantive', 'editorial'] as const) {
+      const plan = planFanOut(staff, { config, policy: { ...version, change }, now, ackLink });
+      expect(plan.emails.map((e) => [e.templateId, e.data.trustName, 'schoolName' in e.data && e.data.schoolName])).toEqual([
+        [change === 'substantive' ? 'policy-updated' : 'policy-changed', config.trust.name, "St John's Church of England Primary School"],
+        [change === 'substantive' ? 'policy-updated' : 'policy-changed', config.trust.name, config.trust.name],
+      ]);
+    }
   });
 
   it('a version that sets acknowledgementDueDays uses it instead of the configured default', () => {

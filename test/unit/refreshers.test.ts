@@ -105,6 +105,7 @@ describe('when a refresher is due (every 12 months)', () => {
     expect(decision.email.data as TemplateData['refresher']).toEqual({
       givenName: 'Amira',
       trustName: config.trust.name,
+      schoolName: "St Mary's Church of England Primary School",
       policyTitle: seed.title,
       version: 1,
       documentUrl: seed.documentUrl,
@@ -146,9 +147,10 @@ describe('when a refresher is due (every 12 months)', () => {
     expect('email' in decision ? decision.email : undefined).toBeUndefined();
   });
 
-  it('someone who moved school is counted at their new school from this cycle on', () => {
+  it('someone who moved school is counted at their new school from this cycle on, and their email names it', () => {
     const decision = decideRefresher(item({ person: { ...amira, schoolId: 'st-johns' } }), ctx('2026-11-10'));
     expect(decision.kind === 'refresh' && decision.next.schoolId).toBe('st-johns');
+    expect(decision.kind === 'refresh' && decision.email?.data).toMatchObject({ schoolName: "St John's Church of England Primary School" });
   });
 });
 

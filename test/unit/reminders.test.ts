@@ -153,7 +153,14 @@ describe('the reminder cadence (§1f, §4a.ii; reminders every 7 days, at most 3
       [2, 3, false, '14 days'],
       [3, 3, true, '21 days'],
     ]);
-    expect(data[0]).toMatchObject({ givenName: 's1', policyTitle: seed.title, dueDate: '16 November 2026', refresher: false, documentUrl: seed.documentUrl });
+    expect(data[0]).toMatchObject({
+      givenName: 's1',
+      schoolName: "St Mary's Church of England Primary School",
+      policyTitle: seed.title,
+      dueDate: '16 November 2026',
+      refresher: false,
+      documentUrl: seed.documentUrl,
+    });
     expect(reminders[0]?.to).toEqual({ email: 's1@example.org', staffId: 'S1' });
   });
 
