@@ -136,14 +136,6 @@ function allow(actions: string[], resourceNames: string[]): Record<string, strin
   return Object.fromEntries(actions.map((action) => [action, [...resourceNames].sort()]));
 }
 
-/** Unions several action → resources maps. */
-function merge(...grants: Record<string, string[]>[]): Record<string, string[]> {
-  const merged: Record<string, string[]> = {};
-  for (const grant of grants) {
-    for (const [action, names] of Object.entries(grant)) merged[action] = [...(merged[action] ?? []), ...names].sort();
-  }
-  return merged;
-}
 
 function envOf(functionPath: string): Record<string, string> {
   const variables = (props(resourceAt(functionPath)).Environment as { Variables: Json }).Variables;
