@@ -300,8 +300,10 @@ export class CaseRepository {
    * The most recent cases, newest first, for the operator console's case list: the year
    * counters (pk = COUNTER#CASE) say how many cases each year has, so the ids are known
    * without a scan and the page is one BatchGetItem. `before` (a case id) pages on.
+   * `next` is where to page on from: the last id looked at when `limit` ids were, else null
+   * (no older id). Not the last case found: an id without a case must not end the list.
    */
-  async recent(limit: number, before?: string): Promise<CaseRecord[]> {
+  async recent(limit: number, before?: string): Promise<{ cases: CaseRecord[]; next: string | null }> {
     const out = await this.db.send(
       new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :c', ExpressionAttributeValues: { ':c': 'COUNTER#CASE' } }),
     );
@@ -315,11 +317,11 @@ export class CaseRepository {
       }
       if (ids.length >= limit) break;
     }
-    if (ids.length === 0) return [];
+    if (ids.length === 0) return { cases: [], next: null };
     const items = await batchGet(this.db, this.table, ids.map((id) => caseKey(id)));
     const byId = new Map(items.map((item) => [String(item.caseId), toRecord(item as unknown as StoredCase)]));
     // An allocated id without a case (an intake that failed after allocating) is skipped.
-    return ids.flatMap((id) => byId.get(id) ?? []);
+    return { cases: ids.flatMap((id) => byId.get(id) ?? []), next: ids.length >= limit ? (ids[ids.length - 1] ?? null) : null };
   }
 
   /** Every case waiting for triage (the sparse TRIAGE index), soonest deadline first. */

@@ -133,7 +133,12 @@ export const handler = httpHandler(async (event: APIGatewayProxyEventV2) => {
 
   const caseMatch = /^\/cases\/([^/]+)$/.exec(path);
   if (caseMatch) {
-    const caseId = decodeURIComponent(caseMatch[1] ?? '');
+    let caseId = '';
+    try {
+      caseId = decodeURIComponent(caseMatch[1] ?? '');
+    } catch {
+      // Malformed percent-encoding (`/cases/%E0%A4%A`): not a case id, so the 404 below (it was a 500).
+    }
     if (!CASE_ID.test(caseId)) return notFound('Case ids look like CASE-2026-000001.', 'cases');
     const view = await caseForViewer(source, caseId, frame.viewer, now);
     if (!view) return notFound(`No case ${caseId} on record.`, 'cases');

@@ -129,8 +129,9 @@ export function complianceSection(report: ComplianceReport, versions: readonly n
 
 export function dashboardBody(sections: string[], dlqTotal: number | null, awaitingTriage: number): string {
   const dlq =
-    dlqTotal === null ? '' : `<p>${dlqTotal === 0 ? 'No messages in any dead-letter queue.' : `<strong class="bad">${dlqTotal} message(s) in dead-letter queues</strong>: <a href="/queues">see which</a>.`} Cases awaiting triage: <a href="/cases?status=reported">${awaitingTriage}</a>.</p>`;
-  return `<h1>Policy compliance</h1>${dlq}${sections.length ? sections.join('') : '<p>No policy is on record yet.</p>'}`;
+    dlqTotal === null ? '' : dlqTotal === 0 ? 'No messages in any dead-letter queue. ' : `<strong class="bad">${dlqTotal} message(s) in dead-letter queues</strong>: <a href="/queues">see which</a>. `;
+  const status = `<p>${dlq}Cases awaiting triage: <a href="/cases?status=reported">${awaitingTriage}</a>.</p>`;
+  return `<h1>Policy compliance</h1>${status}${sections.length ? sections.join('') : '<p>No policy is on record yet.</p>'}`;
 }
 
 export function outstandingBody(report: ComplianceReport, school: SchoolReport): string {

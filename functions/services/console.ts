@@ -62,12 +62,13 @@ export async function recentCases(source: ConsoleSource, limit: number, before: 
   let exhausted = false;
   for (let page = 0; page < 5 && out.length < limit; page++) {
     const batch = await cases(source).recent(limit, cursor);
-    out.push(...batch.filter((c) => status === undefined || c.status === status));
-    if (batch.length < limit) {
+    out.push(...batch.cases.filter((c) => status === undefined || c.status === status));
+    // Ended by the ids, not by how many cases came back: an allocated id without a case is not the end.
+    if (batch.next === null) {
       exhausted = true;
       break;
     }
-    cursor = batch[batch.length - 1]?.caseId;
+    cursor = batch.next;
   }
   const shown = out.slice(0, limit);
   const next = exhausted && out.length <= limit ? null : out.length >= limit ? (shown[shown.length - 1]?.caseId ?? null) : (cursor ?? null);

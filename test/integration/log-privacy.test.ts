@@ -20,12 +20,15 @@
  * demo trust), its own email and fan-out queues and a local event bus, so its scheduled
  * scans cannot touch other files' people.
  */
-import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, EventBridgeEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { CaseRepository } from '../../functions/adapters/case-repository.ts';
+import { PeopleRepository } from '../../functions/adapters/people-repository.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import { CATALOGUE, type DetailType } from '../../functions/contracts/events.ts';
 import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
+import { toHttpApiEvent } from '../../local/http-api.ts';
 import { seedDemoTrust } from '../../local/seed.ts';
 import { examples } from '../support/examples.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
@@ -47,6 +50,8 @@ const dataTable = `log-privacy-data-${run}`;
 const ledgerTable = `log-privacy-ledger-${run}`;
 let emailQueue: { url: string; arn: string };
 let fanoutQueue: { url: string; arn: string };
+/** The console's one dead-letter queue (DLQ_URLS), deleted under it at the end to make it fail. */
+let consoleDlq: { url: string; arn: string };
 
 type Http = (event: APIGatewayProxyEventV2, c: ReturnType<typeof lambdaContext>) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -105,6 +110,7 @@ const MODULES = {
   'reminder-scanner': 'ReminderScannerFunction',
   'triage-escalation': 'TriageEscalationFunction',
   'ses-feedback': 'SesFeedbackHandlerFunction',
+  'console-http': 'OperatorConsoleConsoleFunction',
 } as const;
 type ModuleName = keyof typeof MODULES;
 
@@ -125,6 +131,7 @@ const IMPORTS: Record<ModuleName, () => Promise<{ handler: unknown }>> = {
   'reminder-scanner': () => import('../../functions/handlers/reminder-scanner.ts'),
   'triage-escalation': () => import('../../functions/handlers/triage-escalation.ts'),
   'ses-feedback': () => import('../../functions/handlers/ses-feedback.ts'),
+  'console-http': () => import('../../functions/handlers/console-http.ts'),
 };
 
 const loaded = new Map<ModuleName, unknown>();
@@ -135,7 +142,7 @@ const http = (name: ModuleName) => loaded.get(name) as Http;
 const fnName = (name: ModuleName) => `LogPrivacy-${name}`;
 
 /** The bindings a template may give; cleared before each load so no function inherits another's. */
-const BINDINGS = ['DATA_TABLE_NAME', 'LEDGER_TABLE_NAME', 'EMAIL_QUEUE_URL', 'FANOUT_QUEUE_URL', 'EVENT_BUS_NAME', 'NARRATIVE_TABLE_NAME', 'ACK_TOKEN_SECRET_ARN'];
+const BINDINGS = ['DATA_TABLE_NAME', 'LEDGER_TABLE_NAME', 'EMAIL_QUEUE_URL', 'FANOUT_QUEUE_URL', 'EVENT_BUS_NAME', 'NARRATIVE_TABLE_NAME', 'ACK_TOKEN_SECRET_ARN', 'DLQ_URLS'];
 
 async function loadAll(): Promise<void> {
   for (const [name, prefix] of Object.entries(MODULES) as [ModuleName, string][]) {
@@ -146,6 +153,8 @@ async function loadAll(): Promise<void> {
       if (process.env.LEDGER_TABLE_NAME) process.env.LEDGER_TABLE_NAME = ledgerTable;
       if (process.env.EMAIL_QUEUE_URL) process.env.EMAIL_QUEUE_URL = emailQueue.url;
       if (process.env.FANOUT_QUEUE_URL) process.env.FANOUT_QUEUE_URL = fanoutQueue.url;
+      // The operator console as it runs locally: "view as" instead of Cognito.
+      if (process.env.CONSOLE_AUTH) Object.assign(process.env, { CONSOLE_AUTH: 'loopback', DLQ_URLS: JSON.stringify({ LogPrivacyDlq: consoleDlq.url }) });
       return IMPORTS[name]();
     });
     loaded.set(name, module.handler);
@@ -251,6 +260,24 @@ async function deliverPublished(): Promise<void> {
   }
 }
 
+/** A console page as API Gateway delivers it, viewed as `viewAs` (the loopback "view as" cookie). */
+const consolePage = (path: string, viewAs?: string) =>
+  http('console-http')(
+    toHttpApiEvent(
+      {
+        method: 'GET',
+        path,
+        query: '',
+        headers: { host: '127.0.0.1:3000', ...(viewAs ? { cookie: `tpn_view_as=${encodeURIComponent(viewAs)}` } : {}) },
+        body: '',
+        sourceIp: '127.0.0.1',
+      },
+      { routeKey: 'GET /{proxy+}', method: 'GET', pattern: /.*/, params: ['proxy'], functionArn: '' },
+      { proxy: path.slice(1) },
+    ),
+    lambdaContext(fnName('console-http')),
+  );
+
 const drainEmails = () =>
   drainThroughSender(sqs, emailQueue, (event, _c) => sqsHandler('email-sender')(event, lambdaContext(fnName('email-sender'))), { mustDrain: false });
 
@@ -279,6 +306,7 @@ beforeAll(async () => {
   ]);
   emailQueue = await createQueue(`log-privacy-email-${run}`);
   fanoutQueue = await createQueue(`log-privacy-fanout-${run}`);
+  consoleDlq = await createQueue(`log-privacy-console-dlq-${run}`);
   await seedDemoTrust(db, dataTable, config);
   bus = await startLocalEventBus({
     region: ctx.region,
@@ -453,6 +481,24 @@ describe('personal data and narratives never reach the logs (every handler, vali
       await settle(reminders(scheduled(`${day(offset)}T06:00:00Z`, 'ReminderScannerSchedule'), lambdaContext(fnName('reminder-scanner'))));
     }
     await drainEmails();
+
+    // The operator console: the case as one of its participants (the narrative shown), as its
+    // subject and as nobody; the list pages; the drill-down that lists the marker person by name.
+    // The pages hold the markers (they are the console's job); the logs must not.
+    const caseId = String((JSON.parse(opened.body ?? '{}') as { caseId?: unknown }).caseId);
+    const participant = (await new CaseRepository(db, dataTable).get(caseId))?.participants[0] ?? '';
+    const participantEmail = (await new PeopleRepository(db, dataTable).get(participant))?.email ?? '';
+    const asParticipant = await consolePage(`/cases/${caseId}`, participantEmail);
+    expect(asParticipant.statusCode).toBe(200);
+    expect(asParticipant.body).toContain(NARRATIVE_TAG);
+    expect((await consolePage(`/cases/${caseId}`, NEW_EMAIL)).body).toContain('data-narrative-refused="subject-of-case"');
+    expect((await consolePage(`/cases/${caseId}`)).body).toContain('data-narrative-refused="not-identified"');
+    for (const path of ['/', '/cases', '/ledger', '/queues', `/cases/CASE-${GIVEN}`, `/compliance/${FAMILY}/v1/${EMAIL}`]) await consolePage(path, EMAIL);
+    const outstanding = await consolePage(`/compliance/log-privacy-${run}/v1/st-marys`, participantEmail);
+    expect(outstanding.body).toContain(`${RENAMED} ${FAMILY}`);
+    // A dead-letter queue deleted under the console: the page fails (500) and the failure is logged.
+    await sqs.send(new DeleteQueueCommand({ QueueUrl: consoleDlq.url }));
+    expect((await consolePage('/queues', participantEmail)).statusCode).toBe(500);
 
     // The email sender: bodies that are not its messages, full of personal values.
     const sender = sqsHandler('email-sender');
