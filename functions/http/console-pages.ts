@@ -1,5 +1,5 @@
 /**
- * The operator console's pages (issue #7; DESIGN.md "Operator console"): server-rendered
+ * The operator console's pages (issue #7; README "Operator console"): server-rendered
  * HTML with the shared layout and security headers (functions/http/pages.ts), no script.
  * Charts are inline SVG (attributes, not style, so the `default-src 'none'` policy holds),
  * each with a text alternative and the same figures in a table beside it.
