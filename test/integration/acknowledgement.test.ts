@@ -14,9 +14,9 @@ import type {
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import { parseKeyRing, signToken } from '../../functions/domain/ack-token.ts';
-import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
+import type { BusEvent, LocalEventBus } from '../../local/event-bus.ts';
 import { lambdaContext, loadFunction, TEST_ACK_KEYS } from '../support/functions.ts';
-import { drainThroughSender, eventBridgeEvent, type EventBridgeHandler, loadEmailSender, localClients, one, type SqsHandler, httpApiEvent } from '../support/integration.ts';
+import { drainThroughSender, eventBridgeEvent, type EventBridgeHandler, loadEmailSender, localClients, one, type SqsHandler, httpApiEvent, startCapturingBus } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 import { emailsTo, sesStore } from '../support/ses-store.ts';
 
@@ -70,15 +70,7 @@ const httpEvent = (method: 'GET' | 'POST', token: string) => httpApiEvent(method
 const tokenOf = (link: string) => link.slice(`${config.publicBaseUrl}/ack/`.length);
 
 beforeAll(async () => {
-  bus = await startLocalEventBus({
-    region: ctx.region,
-    account: '000000000000',
-    busNames: ['trust-events'],
-    deliver: (_bus, event) => {
-      published.push(event);
-    },
-  });
-  process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
+  bus = await startCapturingBus(ctx, published);
   onboard = (await loadFunction(ctx, 'StaffOnboardedFunction', () => import('../../functions/handlers/staff-onboarded.ts')))
     .handler as unknown as Eb;
   sender = await loadEmailSender(ctx);

@@ -24,11 +24,11 @@ import type {
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { CaseRepository } from '../../functions/adapters/case-repository.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
-import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
+import type { BusEvent, LocalEventBus } from '../../local/event-bus.ts';
 import { caseMove, caseView } from '../../local/case-commands.ts';
 import { seedDemoTrust } from '../../local/seed.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
-import { createTableLike, drainThroughSender, type EventBridgeHandler, eventBridgeEvent, localClients, one, type SqsHandler, httpApiEvent } from '../support/integration.ts';
+import { createTableLike, drainThroughSender, type EventBridgeHandler, eventBridgeEvent, localClients, one, type SqsHandler, httpApiEvent, startCapturingBus } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 import { sesStore, type StoredEmail } from '../support/ses-store.ts';
 
@@ -136,15 +136,7 @@ beforeAll(async () => {
     }),
   );
 
-  bus = await startLocalEventBus({
-    region: ctx.region,
-    account: '000000000000',
-    busNames: ['trust-events'],
-    deliver: (_bus, event) => {
-      published.push(event);
-    },
-  });
-  process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
+  bus = await startCapturingBus(ctx, published);
 
   // Every log line the functions write, at DEBUG level.
   process.env.TEST_LOG_LEVEL = 'DEBUG';

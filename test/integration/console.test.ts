@@ -35,7 +35,7 @@ import { addDays, daysBetween, londonDate } from '../../functions/domain/dates.t
 import type { LedgerState } from '../../functions/domain/emails.ts';
 import { rejectedEventNotice } from '../../functions/domain/rejected-event.ts';
 import { escapeHtml, SECURITY_HEADERS } from '../../functions/http/pages.ts';
-import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
+import type { BusEvent, LocalEventBus } from '../../local/event-bus.ts';
 import { toHttpApiEvent } from '../../local/http-api.ts';
 import { seedDemoTrust } from '../../local/seed.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
@@ -47,8 +47,7 @@ import {
   httpApiEvent,
   localClients,
   one,
-  type SqsHandler,
-} from '../support/integration.ts';
+  type SqsHandler, startCapturingBus } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 
 const ctx = inject('integration');
@@ -258,15 +257,7 @@ beforeAll(async () => {
   for (const name of ['EmailSenderDlq', 'FanoutDlq', 'HandlersDlq']) dlqs[name] = (await createQueue(`console-${name.toLowerCase()}-${run}`)).url;
   await seedDemoTrust(db, dataTable, config);
 
-  bus = await startLocalEventBus({
-    region: ctx.region,
-    account: '000000000000',
-    busNames: ['trust-events'],
-    deliver: (_bus, event) => {
-      published.push(event);
-    },
-  });
-  process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
+  bus = await startCapturingBus(ctx, published);
 
   const load = async <T>(prefix: string, importer: () => Promise<{ handler: unknown }>) =>
     (

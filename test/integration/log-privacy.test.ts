@@ -27,7 +27,7 @@ import { CaseRepository } from '../../functions/adapters/case-repository.ts';
 import { PeopleRepository } from '../../functions/adapters/people-repository.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import { CATALOGUE, type DetailType } from '../../functions/contracts/events.ts';
-import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
+import type { BusEvent, LocalEventBus } from '../../local/event-bus.ts';
 import { toHttpApiEvent } from '../../local/http-api.ts';
 import { seedDemoTrust } from '../../local/seed.ts';
 import { examples } from '../support/examples.ts';
@@ -39,7 +39,7 @@ import { createTableLike,
   localClients,
   one,
   sequentialEventIds,
-  type SqsHandler, httpApiEvent as httpEvent } from '../support/integration.ts';
+  type SqsHandler, httpApiEvent as httpEvent, startCapturingBus } from '../support/integration.ts';
 import { emailsTo } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
@@ -308,15 +308,7 @@ beforeAll(async () => {
   fanoutQueue = await createQueue(`log-privacy-fanout-${run}`);
   consoleDlq = await createQueue(`log-privacy-console-dlq-${run}`);
   await seedDemoTrust(db, dataTable, config);
-  bus = await startLocalEventBus({
-    region: ctx.region,
-    account: '000000000000',
-    busNames: ['trust-events'],
-    deliver: (_bus, event) => {
-      published.push(event);
-    },
-  });
-  process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
+  bus = await startCapturingBus(ctx, published);
   // DEBUG for every function of this file (loadFunction reads TEST_LOG_LEVEL), captured from the first load.
   process.env.TEST_LOG_LEVEL = 'DEBUG';
   startCapture();

@@ -9,6 +9,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { inject } from 'vitest';
+import { type BusEvent, type LocalEventBus, startLocalEventBus } from '../../local/event-bus.ts';
 import { toHttpApiEvent } from '../../local/http-api.ts';
 import { pollOnce } from '../../local/sqs-event-source.ts';
 import { lambdaContext, loadFunction } from './functions.ts';
@@ -150,4 +151,22 @@ export function httpApiEvent(
     { routeKey: `${method} ${template}`, method, pattern: /.*/, params: options.token === undefined ? [] : ['token'], functionArn: '' },
     options.token === undefined ? {} : { token: options.token },
   );
+}
+
+/**
+ * The local PutEvents bus (local/event-bus.ts) as the functions' EventBridge endpoint,
+ * keeping what they publish in `published` instead of routing it, so a test hands each
+ * event on to the next handler itself.
+ */
+export async function startCapturingBus(ctx: IntegrationContext, published: BusEvent[]): Promise<LocalEventBus> {
+  const bus = await startLocalEventBus({
+    region: ctx.region,
+    account: '000000000000',
+    busNames: ['trust-events'],
+    deliver: (_bus, event) => {
+      published.push(event);
+    },
+  });
+  process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
+  return bus;
 }
