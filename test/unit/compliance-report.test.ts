@@ -8,41 +8,16 @@ import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { buildComplianceReport, type ComplianceReportInput, countedVersions } from '../../functions/domain/compliance-report.ts';
 import type { AckRequest } from '../../functions/domain/onboarding.ts';
-import type { Person } from '../../functions/domain/people.ts';
 import { complianceReportBody, reportErrorBody } from '../../functions/http/report-page.ts';
 import { CSV_HEADER, reportCsv, reportTable, terminalSafe } from '../../local/report-command.ts';
+import { testPerson, testRequest } from '../support/fixtures.ts';
 
 const POLICY = 'use-of-social-media';
 const TODAY = '2026-12-20';
 
-const person = (staffId: string, schoolId: string, over: Partial<Person> = {}): Person => ({
-  staffId,
-  givenName: staffId,
-  familyName: 'Lee',
-  email: `${staffId.toLowerCase()}@example.org`,
-  schoolId,
-  roles: ['teacher'],
-  employmentType: 'permanent',
-  startDate: '2020-01-01',
-  managesOfficialChannels: false,
-  status: 'active',
-  emailDeliverable: true,
-  lastChangeAt: '2020-01-01T00:00:00Z',
-  ...over,
-});
-
-const request = (staffId: string, version: number, status: AckRequest['status'], dueOn = '2026-12-09', over: Partial<AckRequest> = {}): AckRequest => ({
-  staffId,
-  schoolId: 'st-marys',
-  policyId: POLICY,
-  version,
-  status,
-  requestedAt: '2026-11-25T10:00:00Z',
-  dueOn,
-  reminderCount: 0,
-  ...(status === 'acknowledged' ? { acknowledgedAt: '2026-11-26T10:00:00Z' } : {}),
-  ...over,
-});
+const person = testPerson;
+const request = (staffId: string, version: number, status: AckRequest['status'], dueOn = '2026-12-09', over: Partial<AckRequest> = {}) =>
+  testRequest(POLICY, staffId, version, status, dueOn, over);
 
 // Version 1 as registered (no `change`), 2 editorial, 3 substantive, 4 editorial.
 const versions = [{ version: 1 }, { version: 2, change: 'editorial' }, { version: 3, change: 'substantive' }, { version: 4, change: 'editorial' }] as const;

@@ -7,41 +7,14 @@ import { describe, expect, it } from 'vitest';
 import type { CaseRecord } from '../../functions/domain/cases.ts';
 import { buildComplianceReport, type ComplianceReport } from '../../functions/domain/compliance-report.ts';
 import type { AckRequest } from '../../functions/domain/onboarding.ts';
-import type { Person } from '../../functions/domain/people.ts';
+import { testPerson, testRequest } from '../support/fixtures.ts';
 import { caseBody, casesBody, complianceChart, complianceSection, type ConsoleFrame, consolePage, ledgerBody, outstandingBody, queuesBody } from '../../functions/http/console-pages.ts';
 
 const XSS = '<script>alert(1)</script>';
 
-function person(staffId: string, schoolId: string, givenName = staffId): Person {
-  return {
-    staffId,
-    givenName,
-    familyName: 'Test',
-    email: `${staffId}@example.org`,
-    schoolId,
-    roles: ['teacher'],
-    employmentType: 'permanent',
-    startDate: '2020-01-01',
-    managesOfficialChannels: false,
-    status: 'active',
-    emailDeliverable: true,
-    lastChangeAt: '2020-01-01T00:00:00Z',
-  };
-}
-
-function request(staffId: string, status: AckRequest['status'], dueOn = '2026-12-01'): AckRequest {
-  return {
-    staffId,
-    schoolId: 'st-marys',
-    policyId: 'use-of-social-media',
-    version: 2,
-    status,
-    requestedAt: '2026-11-01T09:00:00Z',
-    dueOn,
-    reminderCount: 0,
-    ...(status === 'acknowledged' ? { acknowledgedAt: '2026-11-10T10:00:00Z' } : {}),
-  };
-}
+const person = (staffId: string, schoolId: string, givenName = staffId) => testPerson(staffId, schoolId, { givenName, familyName: 'Test' });
+const request = (staffId: string, status: AckRequest['status'], dueOn = '2026-12-01') =>
+  testRequest('use-of-social-media', staffId, 2, status, dueOn, { requestedAt: '2026-11-01T09:00:00Z', ...(status === 'acknowledged' ? { acknowledgedAt: '2026-11-10T10:00:00Z' } : {}) });
 
 function report(): ComplianceReport {
   // School a: 4 people, 3 acknowledged, 1 overdue. School b: 2 people, none acknowledged, one overdue.
