@@ -260,6 +260,16 @@ export function schoolName(config: TrustConfig, schoolId: string): string {
   return config.schools.find((s) => s.id === schoolId)?.name ?? schoolId;
 }
 
+/**
+ * The school line of an email to someone about their own school (the header under the
+ * trust's name, the sign-off after it): the school's name, or '' for central staff, whose
+ * "school" is the trust itself, so that the trust is not named twice. Reports and emails
+ * about a school concerned (a case, a new starter) keep `schoolName`.
+ */
+export function emailSchoolName(config: TrustConfig, schoolId: string): string {
+  return schoolId === TRUST_SCHOOL_ID ? '' : schoolName(config, schoolId);
+}
+
 /** A school of the trust, or `trust` for central staff. */
 export function isSchoolOfTrust(config: TrustConfig, schoolId: string): boolean {
   return schoolId === TRUST_SCHOOL_ID || config.schools.some((s) => s.id === schoolId);

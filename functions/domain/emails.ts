@@ -20,6 +20,7 @@ export interface TemplateData {
   welcome: {
     givenName: string;
     trustName: string;
+    /** Their school (`emailSchoolName(config, schoolId)`: '' for central staff, so the trust is named once), shown in the header and the opening sentence. */
     schoolName: string;
     dueDate: string;
     policies: PolicyLink[];
@@ -38,7 +39,7 @@ export interface TemplateData {
   'policy-updated': {
     givenName: string;
     trustName: string;
-    /** Their current school (`schoolName(config, schoolId)`: the trust's name for central staff), shown in the header. */
+    /** Their current school (`emailSchoolName(config, schoolId)`: '' for central staff, so the trust is named once), shown in the header and sign-off. */
     schoolName: string;
     policyTitle: string;
     version: number;
@@ -50,7 +51,7 @@ export interface TemplateData {
   'policy-changed': {
     givenName: string;
     trustName: string;
-    /** Their current school (`schoolName(config, schoolId)`: the trust's name for central staff), shown in the header. */
+    /** Their current school (`emailSchoolName(config, schoolId)`: '' for central staff, so the trust is named once), shown in the header and sign-off. */
     schoolName: string;
     policyTitle: string;
     version: number;
@@ -71,7 +72,7 @@ export interface TemplateData {
   receipt: {
     givenName: string;
     trustName: string;
-    /** Their current school (`schoolName(config, schoolId)`: the trust's name for central staff), shown in the header. */
+    /** Their current school (`emailSchoolName(config, schoolId)`: '' for central staff, so the trust is named once), shown in the header and sign-off. */
     schoolName: string;
     policyTitle: string;
     version: number;
@@ -82,6 +83,7 @@ export interface TemplateData {
   'policies-to-confirm': {
     givenName: string;
     trustName: string;
+    /** Their school (`emailSchoolName(config, schoolId)`: '' for central staff, so the trust is named once), shown in the header and the opening sentence. */
     schoolName: string;
     dueDate: string;
     policies: PolicyLink[];
@@ -141,7 +143,7 @@ export interface TemplateData {
   reminder: {
     givenName: string;
     trustName: string;
-    /** Their current school (`schoolName(config, schoolId)`: the trust's name for central staff), shown in the header. */
+    /** Their current school (`emailSchoolName(config, schoolId)`: '' for central staff, so the trust is named once), shown in the header and sign-off. */
     schoolName: string;
     policyTitle: string;
     version: number;
@@ -203,7 +205,7 @@ export interface TemplateData {
   refresher: {
     givenName: string;
     trustName: string;
-    /** Their current school (`schoolName(config, schoolId)`: the trust's name for central staff), shown in the header. */
+    /** Their current school (`emailSchoolName(config, schoolId)`: '' for central staff, so the trust is named once), shown in the header and sign-off. */
     schoolName: string;
     policyTitle: string;
     version: number;

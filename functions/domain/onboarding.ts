@@ -14,7 +14,7 @@
  */
 import type { StaffOnboarded } from '../contracts/events.ts';
 import { TRUST_SCHOOL_ID } from '../contracts/roles.ts';
-import { schoolName, type TrustConfig } from '../config/trust-config.ts';
+import { emailSchoolName, schoolName, type TrustConfig } from '../config/trust-config.ts';
 import { addDays, formatLongDate, londonDate } from './dates.ts';
 import { ledgerKey, type IntendedEmail, type PolicyLink } from './emails.ts';
 import { canBeEmailed, displayName, personFromHr, policyAppliesTo, type Person } from './people.ts';
@@ -103,7 +103,7 @@ export function planOnboarding(detail: StaffOnboarded, ctx: OnboardingContext): 
       data: {
         givenName: person.givenName,
         trustName: ctx.config.trust.name,
-        schoolName: school,
+        schoolName: emailSchoolName(ctx.config, person.schoolId),
         dueDate: formatLongDate(dueOn),
         policies: policyLinks(person.staffId, applicable, ctx),
       },

@@ -31,7 +31,7 @@
  */
 import type { StaffLeft, StaffUpdated } from '../contracts/events.ts';
 import { type Role, TRUST_SCHOOL_ID } from '../contracts/roles.ts';
-import { schoolName, type TrustConfig } from '../config/trust-config.ts';
+import { emailSchoolName, schoolName, type TrustConfig } from '../config/trust-config.ts';
 import { formatLongDate, londonDate } from './dates.ts';
 import { ledgerKey, type IntendedEmail } from './emails.ts';
 import { type AckRequest, ackDueOn, applicablePolicies, type OnboardingContext, pendingRequests, policyLinks } from './onboarding.ts';
@@ -113,7 +113,7 @@ export function planStaffUpdated(detail: StaffUpdated, ctx: StaffUpdatedContext)
       data: {
         givenName: person.givenName,
         trustName: ctx.config.trust.name,
-        schoolName: schoolName(ctx.config, person.schoolId),
+        schoolName: emailSchoolName(ctx.config, person.schoolId),
         dueDate: formatLongDate(dueOn),
         policies: policyLinks(person.staffId, newlyApplicable, ctx),
       },

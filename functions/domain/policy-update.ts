@@ -14,7 +14,7 @@
  * substantive change is sent to everyone, not only to new staff.
  */
 import type { PolicyUpdated } from '../contracts/events.ts';
-import { schoolName, type TrustConfig } from '../config/trust-config.ts';
+import { emailSchoolName, type TrustConfig } from '../config/trust-config.ts';
 import { addDays, addMonths, formatLongDate, londonDate } from './dates.ts';
 import type { IntendedEmail } from './emails.ts';
 import type { AckRequest } from './onboarding.ts';
@@ -135,7 +135,7 @@ export function planFanOut(people: readonly Person[], ctx: FanOutContext): FanOu
     const common = {
       givenName: person.givenName,
       trustName: config.trust.name,
-      schoolName: schoolName(config, person.schoolId),
+      schoolName: emailSchoolName(config, person.schoolId),
       policyTitle: policy.title,
       version: policy.version,
       changeSummary: policy.changeSummary,

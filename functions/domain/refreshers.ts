@@ -25,7 +25,7 @@
  * the policy no longer applies, or who already have a request for a newer version simply
  * leave the index.
  */
-import { schoolName, type TrustConfig } from '../config/trust-config.ts';
+import { emailSchoolName, type TrustConfig } from '../config/trust-config.ts';
 import { addMonths, formatLondonDateTime, formatLongDate, londonDate } from './dates.ts';
 import { type IntendedEmail, ledgerKey } from './emails.ts';
 import { type AckRequest, ackDueOn, pendingRequests } from './onboarding.ts';
@@ -132,7 +132,7 @@ function emailFor(
       data: {
         givenName: person.givenName,
         trustName: ctx.config.trust.name,
-        schoolName: schoolName(ctx.config, person.schoolId),
+        schoolName: emailSchoolName(ctx.config, person.schoolId),
         policyTitle: policy.title,
         version: asked.version,
         documentUrl: policy.documentUrl,

@@ -33,7 +33,7 @@
  * sends a second reminder n nor counts one twice. Digests are keyed by recipient and date.
  */
 import { TRUST_SCHOOL_ID } from '../contracts/roles.ts';
-import { schoolName, type TrustConfig } from '../config/trust-config.ts';
+import { emailSchoolName, schoolName, type TrustConfig } from '../config/trust-config.ts';
 import { addDays, daysBetween, formatLongDate } from './dates.ts';
 import { type DigestPerson, type IntendedEmail, ledgerKey, type RollupSchool } from './emails.ts';
 import type { AckRequest } from './onboarding.ts';
@@ -219,7 +219,7 @@ function reminderEmail(request: AckRequest, person: Person, policy: CurrentPolic
     data: {
       givenName: person.givenName,
       trustName: ctx.config.trust.name,
-      schoolName: schoolName(ctx.config, person.schoolId),
+      schoolName: emailSchoolName(ctx.config, person.schoolId),
       policyTitle: policy.title,
       version: request.version,
       documentUrl: policy.documentUrl,

@@ -8,7 +8,7 @@ import { LedgerRepository } from '../adapters/ledger-repository.ts';
 import { PeopleRepository } from '../adapters/people-repository.ts';
 import { PolicyRepository } from '../adapters/policy-repository.ts';
 import { awsClients, logger, requireEnv, runtimeConfig } from '../adapters/runtime.ts';
-import { schoolName } from '../config/trust-config.ts';
+import { emailSchoolName } from '../config/trust-config.ts';
 import { formatLondonDateTime } from '../domain/dates.ts';
 import { ledgerKey } from '../domain/emails.ts';
 import { canBeEmailed } from '../domain/people.ts';
@@ -43,7 +43,7 @@ export const handler = eventBridgeHandler('Policy Acknowledged', async (detail, 
         data: {
           givenName: person.givenName,
           trustName: config.trust.name,
-          schoolName: schoolName(config, person.schoolId),
+          schoolName: emailSchoolName(config, person.schoolId),
           policyTitle: policy.title,
           version: detail.version,
           acknowledgedOn: formatLondonDateTime(detail.acknowledgedAt),

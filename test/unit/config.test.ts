@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadTrustConfig, REPO_ROOT } from '../../functions/config/load-trust-config.ts';
-import { ConfigError, parsePolicyHeader, resolveTrustConfig, reviewDueBy } from '../../functions/config/trust-config.ts';
+import { ConfigError, emailSchoolName, parsePolicyHeader, resolveTrustConfig, reviewDueBy, schoolName } from '../../functions/config/trust-config.ts';
 import { addDays, formatLongDate, londonDate } from '../../functions/domain/dates.ts';
+import { TRUST_SCHOOL_ID } from '../../functions/contracts/roles.ts';
 import { registeredPolicy } from '../../functions/domain/policies.ts';
 
 const raw = JSON.parse(readFileSync(`${REPO_ROOT}/config/trust.json`, 'utf8'));
@@ -53,6 +54,13 @@ describe('trust configuration', () => {
     expect(() => resolveTrustConfig({ ...raw, sender: { address: 'x', displayName: 'y' } }, read)).toThrow(/config\.sender\.address/);
     expect(() => resolveTrustConfig({ ...raw, surprise: true }, read)).toThrow(/config\.surprise/);
     expect(() => resolveTrustConfig({ ...raw, schools: [{ id: 'trust', name: 'x' }] }, read)).toThrow(ConfigError);
+  });
+
+  it("an email's school line is the school's name, and none for central staff (reports still name the trust)", () => {
+    const config = loadTrustConfig();
+    expect(emailSchoolName(config, 'st-marys')).toBe("St Mary's Church of England Primary School");
+    expect(emailSchoolName(config, TRUST_SCHOOL_ID)).toBe('');
+    expect(schoolName(config, TRUST_SCHOOL_ID)).toBe(config.trust.name);
   });
 
   it('refuses a policy header it cannot read, naming the line', () => {

@@ -229,6 +229,63 @@ describe('email templates rendered with sample data, as SES renders them', () =>
   });
 });
 
+describe("central staff (schoolId 'trust'): the trust is named once, with no empty school line", () => {
+  // emailSchoolName() (functions/config/trust-config.ts) gives '' for central staff, whose school is the trust itself.
+  const SCHOOL = EMAIL_SAMPLES.receipt.schoolName;
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const count = (text: string, part: string) => text.split(part).length - 1;
+  /** The header bar: from the body's first table (the preview and the title's aria-label come before it) to the greeting. */
+  const header = (html: string) => html.slice(html.indexOf('<table', html.indexOf('<body')), html.indexOf('Dear '));
+  const schoolLine = 'color:#dbe4f0;';
+  const central = <T extends TemplateId>(id: T) => renderEmail(id, { ...EMAIL_SAMPLES[id], schoolName: '' });
+  const signedOff = ['policy-updated', 'policy-changed', 'reminder', 'refresher', 'receipt'] as const;
+  const withSchoolHeader = [...signedOff, 'welcome', 'policies-to-confirm'] as const;
+
+  it.each(withSchoolHeader)('%s: the header names the trust once and has no school line; every check still passes', (id) => {
+    const email = central(id);
+    expect(header(email.html)).toContain('font-size:20px;');
+    expect(count(header(email.html), TRUST_NAME)).toBe(1);
+    expect(email.html).not.toContain(schoolLine);
+    expect(header(email.html)).not.toMatch(/<div\b[^>]*>\s*<\/div>/); // no empty line in the header
+    expect(emailProblems(email, CALL_TO_ACTION[id])).toEqual([]);
+  });
+
+  it.each(withSchoolHeader)('%s: a school staff member still gets the trust then their school in the header', (id) => {
+    const { html } = renderEmail(id);
+    expect(count(header(html), TRUST_NAME)).toBe(1);
+    expect(html).toMatch(new RegExp(`${literal(schoolLine)}"\\s*>${literal(SCHOOL)}</div>`));
+  });
+
+  it.each(signedOff)('%s: the text part is signed by the trust alone; a school staff member gets "<trust>, <school>"', (id) => {
+    const lines = central(id).text.split('\n');
+    expect(lines).toContain(TRUST_NAME);
+    expect(lines.filter((line) => line.startsWith(`${TRUST_NAME},`))).toEqual([]);
+    expect(renderEmail(id).text.split('\n')).toContain(`${TRUST_NAME}, ${SCHOOL}`);
+  });
+
+  it('welcome: welcomes them to the trust (not "<trust>, part of <trust>"); school staff to their school, part of the trust', () => {
+    const email = central('welcome');
+    expect(email.subject).toBe(`Welcome to ${TRUST_NAME}: please read and confirm our policies`);
+    expect(email.html).toContain(`<title>Welcome to ${TRUST_NAME}</title>`);
+    for (const part of [email.html, email.text]) {
+      expect(part).toContain(`Welcome to ${TRUST_NAME}.`);
+      expect(part).not.toContain('part of');
+    }
+    const school = renderEmail('welcome');
+    expect(school.subject).toBe(`Welcome to ${SCHOOL}: please read and confirm our policies`);
+    for (const part of [school.html, school.text]) expect(part).toContain(`Welcome to ${SCHOOL}, part of ${TRUST_NAME}.`);
+  });
+
+  it('policies-to-confirm: "your record has changed", with the school only for school staff', () => {
+    const email = central('policies-to-confirm');
+    expect(email.subject).toBe('Policies that now apply to you: please read and confirm');
+    for (const part of [email.html, email.text]) expect(part).toContain('Your record has changed, and the policies below');
+    const school = renderEmail('policies-to-confirm');
+    expect(school.subject).toBe(`Policies that now apply to you at ${SCHOOL}: please read and confirm`);
+    for (const part of [school.html, school.text]) expect(part).toContain(`Your record at ${SCHOOL} has changed`);
+  });
+});
+
 describe('the checks catch what they are for (each one shown failing on a broken email)', () => {
   const good = renderEmail('policy-updated');
   const cta = CALL_TO_ACTION['policy-updated'];

@@ -122,6 +122,16 @@ describe('staff onboarding plan', () => {
     expect(plan.emails.find((e) => e.templateId === 'induction-notice')?.to.staffId).toBe('EXEC-1');
   });
 
+  it("central staff: the welcome names no school (the trust is named once); the induction notice names the trust as the school joined", () => {
+    const plan = applied(planOnboarding({ ...detail, schoolId: 'trust', roles: ['hr-advisor'] }, ctx()));
+    expect(plan.emails.map((e) => [e.templateId, e.data.trustName, 'schoolName' in e.data && e.data.schoolName])).toEqual([
+      ['welcome', config.trust.name, ''],
+      ['induction-notice', config.trust.name, config.trust.name],
+    ]);
+    const school = applied(planOnboarding(detail, ctx()));
+    expect(school.emails.find((e) => e.templateId === 'welcome')?.data).toMatchObject({ schoolName: "St Mary's Church of England Primary School" });
+  });
+
   it('trustees are outside the seed policy audience (§2a): no request, no welcome, no notice', () => {
     const plan = applied(planOnboarding({ ...detail, employmentType: 'trustee', roles: ['trustee'], schoolId: 'trust' }, ctx()));
     expect(plan.requests).toEqual([]);
