@@ -5,7 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
@@ -24,7 +23,7 @@ import { deliver, type LocalRule, matchingRules, rulesFromTemplate } from './rou
 import { type Scheduler, startScheduler } from './schedule.ts';
 import { seedDemoTrust } from './seed.ts';
 import { sesEventFromInput } from './ses-injection.ts';
-import { startLocalServers, type LocalServers } from './servers.ts';
+import { freePort, startLocalServers, type LocalServers } from './servers.ts';
 import { type FaultRates, RequestCounter, startCountingProxy } from './request-counter.ts';
 import { pollOnce } from './sqs-event-source.ts';
 import { startWebServer, type WebServer } from './web.ts';
@@ -96,18 +95,6 @@ function localKeyRing(dataDir: string): string {
     writeFileSync(file, JSON.stringify([{ kid: 'local-1', key: randomBytes(32).toString('base64url') }]), { mode: 0o600 });
   }
   return readFileSync(file, 'utf8');
-}
-
-/** A free port on 127.0.0.1, for a server asked to take any port whose address is needed before it starts. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 const isLoopbackUrl = (url: string) => ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);

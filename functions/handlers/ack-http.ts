@@ -15,7 +15,7 @@ import { type AckOutcome, decideAck, tokenFailureOutcome } from '../domain/ackno
 import { formatLondonDateTime } from '../domain/dates.ts';
 import { effectiveAckVersion } from '../domain/policy-update.ts';
 import { ackPage, type AckPageFacts } from '../http/ack-pages.ts';
-import { SECURITY_HEADERS } from '../http/pages.ts';
+import { htmlResponse } from '../http/pages.ts';
 import { httpHandler } from './pipeline.ts';
 
 const config = runtimeConfig();
@@ -27,7 +27,7 @@ const events = new EventPublisher(eventBridgeClient(), requireEnv('EVENT_BUS_NAM
 
 function respond(outcome: AckOutcome, facts: AckPageFacts): APIGatewayProxyStructuredResultV2 {
   const { status, html } = ackPage(outcome, facts);
-  return { statusCode: status, headers: { ...SECURITY_HEADERS, 'Content-Type': 'text/html; charset=utf-8' }, body: html };
+  return htmlResponse(status, html);
 }
 
 export const handler = httpHandler(async (event: APIGatewayProxyEventV2) => {

@@ -15,7 +15,7 @@
  * provider federated into it); on the local runtime, on 127.0.0.1, there is no sign-in and
  * "view as" picks whose case roles apply.
  */
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { awsClients, requireEnv, runtimeConfig } from '../adapters/runtime.ts';
 import { schoolName } from '../config/trust-config.ts';
 import { CASE_STATUSES, type CaseStatus } from '../domain/cases.ts';
@@ -35,19 +35,18 @@ import {
   outstandingBody,
   queuesBody,
 } from '../http/console-pages.ts';
-import { SECURITY_HEADERS } from '../http/pages.ts';
+import { htmlResponse, SECURITY_HEADERS } from '../http/pages.ts';
 import { ReportQueryError } from '../services/compliance-report.ts';
 import {
   awaitingTriage,
   caseForViewer,
   complianceReport,
+  currentPolicies,
   type ConsoleSource,
   dlqCounts,
   ledgerOverview,
   parseDlqUrls,
-  policiesOnRecord,
   recentCases,
-  versionsOf,
 } from '../services/console.ts';
 import { httpHandler } from './pipeline.ts';
 
@@ -70,9 +69,6 @@ const SCHOOL_ID = /^[a-z0-9-]{1,64}$/;
 const LEDGER_STATES: readonly LedgerState[] = ['queued', 'sending', 'sent', 'failed'];
 const CASES_PER_PAGE = 50;
 
-function html(status: number, body: string, extra: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {
-  return { statusCode: status, headers: { ...SECURITY_HEADERS, 'Content-Type': 'text/html; charset=utf-8', ...extra }, body };
-}
 
 export const handler = httpHandler(async (event: APIGatewayProxyEventV2) => {
   const signedIn = await authenticate(event, auth, { trustName: config.trust.name });
@@ -85,19 +81,22 @@ export const handler = httpHandler(async (event: APIGatewayProxyEventV2) => {
     loopback: auth.mode === 'loopback',
     path: `${path}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`,
   };
-  const show = (status: number, section: ConsoleSection | null, title: string, body: string) => html(status, consolePage(frame, section, title, body));
+  const show = (status: number, section: ConsoleSection | null, title: string, body: string) => htmlResponse(status, consolePage(frame, section, title, body));
   const notFound = (what: string, section: ConsoleSection | null = null) => show(404, section, 'Not found', notFoundBody(what));
 
   // Browsers ask for an icon on every first visit; there is none (and no 404 in their console).
   if (path === '/favicon.ico') return { statusCode: 204, headers: { ...SECURITY_HEADERS } };
-  if (event.requestContext.http.method !== 'GET') return html(405, consolePage(frame, null, 'Not allowed', notFoundBody('The console only shows; it changes nothing.')), { Allow: 'GET' });
+  if (event.requestContext.http.method !== 'GET') return htmlResponse(405, consolePage(frame, null, 'Not allowed', notFoundBody('The console only shows; it changes nothing.')), { Allow: 'GET' });
   const now = new Date();
   const today = londonDate(now);
 
   if (path === '/' || path === '') {
-    const [policies, queues, triage] = await Promise.all([policiesOnRecord(source), dlqCounts(source), awaitingTriage(source)]);
+    const [policies, queues, triage] = await Promise.all([currentPolicies(source), dlqCounts(source), awaitingTriage(source)]);
     const sections = await Promise.all(
-      policies.map(async (p) => complianceSection(await complianceReport(source, { policyId: p.policyId, version: p.version, today }), p.versions, 'h2')),
+      policies.map(async (p) => {
+        const { report, versions } = await complianceReport(source, { policyId: p.policyId, version: p.version, today });
+        return complianceSection(report, versions, 'h2');
+      }),
     );
     const dlqTotal = Object.keys(source.dlqUrls).length ? queues.reduce((n, q) => n + q.visible + q.inFlight, 0) : null;
     return show(200, 'compliance', 'Policy compliance', dashboardBody(sections, dlqTotal, triage));
@@ -108,9 +107,8 @@ export const handler = httpHandler(async (event: APIGatewayProxyEventV2) => {
     const [, policyId = '', version = '', schoolId] = compliance;
     if (!POLICY_ID.test(policyId) || (schoolId !== undefined && !SCHOOL_ID.test(schoolId))) return notFound('No such policy or school.', 'compliance');
     try {
-      const report = await complianceReport(source, { policyId, version: Number(version), today });
+      const { report, versions } = await complianceReport(source, { policyId, version: Number(version), today });
       if (schoolId === undefined) {
-        const versions = await versionsOf(source, policyId);
         return show(200, 'compliance', `${report.title} v${report.version}`, complianceSection(report, versions, 'h1'));
       }
       const school = report.schools.find((s) => s.schoolId === schoolId);

@@ -21,7 +21,7 @@ import { awsClients, logger, runtimeConfig } from '../adapters/runtime.ts';
 import { EmailQueue } from '../adapters/email-queue.ts';
 import { LedgerRepository } from '../adapters/ledger-repository.ts';
 import { rejectedEventNotice } from '../domain/rejected-event.ts';
-import { page, SECURITY_HEADERS } from '../http/pages.ts';
+import { htmlResponse, page, SECURITY_HEADERS } from '../http/pages.ts';
 
 /** Logs a failure without personal data and lets it propagate. */
 const logErrors = (): middy.MiddlewareObj => ({
@@ -133,11 +133,10 @@ export function httpHandler(work: (event: APIGatewayProxyEventV2) => Promise<API
     .use({
       onError: async (request) => {
         logger.error('Request failed', { errorName: request.error?.name, errorMessage: request.error?.message });
-        request.response = {
-          statusCode: 500,
-          headers: { ...SECURITY_HEADERS, 'Content-Type': 'text/html; charset=utf-8' },
-          body: page('Something went wrong', '<h1>Something went wrong</h1><p>Nothing was recorded. Please try the link again in a few minutes.</p>', runtimeConfig().trust.name),
-        };
+        request.response = htmlResponse(
+          500,
+          page('Something went wrong', '<h1>Something went wrong</h1><p>Nothing was recorded. Please try the link again in a few minutes.</p>', runtimeConfig().trust.name),
+        );
       },
     })
     .handler(work);

@@ -36,7 +36,7 @@ import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import { FetchError, JwkValidationError, JwksValidationError, JwtBaseError } from 'aws-jwt-verify/error';
 import * as z from 'zod';
 import { ConfigError } from '../config/trust-config.ts';
-import { escapeHtml, page, SECURITY_HEADERS } from './pages.ts';
+import { escapeHtml, htmlResponse, page, SECURITY_HEADERS } from './pages.ts';
 
 export type ConsoleAuthSettings =
   | { mode: 'loopback' }
@@ -336,9 +336,8 @@ function signOutLandingUrl(settings: CognitoSettings): string {
 }
 
 function readCookie(event: APIGatewayProxyEventV2, name: string): string | undefined {
-  // Payload v2 gives cookies one per entry; a `cookie` header is read too (other callers).
-  const entries = [...(event.cookies ?? []), ...(event.headers?.cookie ?? '').split(';')];
-  for (const entry of entries) {
+  // Payload v2 gives cookies one per entry (API Gateway, and the local runtime's toHttpApiEvent).
+  for (const entry of event.cookies ?? []) {
     const at = entry.indexOf('=');
     if (at > 0 && entry.slice(0, at).trim() === name) return entry.slice(at + 1).trim();
   }
@@ -372,5 +371,5 @@ function redirect(status: 302 | 303, location: string, cookies: string[]): APIGa
 
 function plainPage(status: number, title: string, text: string, trustName: string): APIGatewayProxyStructuredResultV2 {
   const body = `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p><p><a href="/">Back to the console</a></p>`;
-  return { statusCode: status, headers: { ...SECURITY_HEADERS, 'Content-Type': 'text/html; charset=utf-8' }, body: page(title, body, trustName) };
+  return htmlResponse(status, page(title, body, trustName));
 }

@@ -37,6 +37,11 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** An API Gateway (payload v2) answer carrying a page, with the security headers. */
+export function htmlResponse(statusCode: number, html: string, headers: Record<string, string> = {}): { statusCode: number; headers: Record<string, string>; body: string } {
+  return { statusCode, headers: { ...SECURITY_HEADERS, 'Content-Type': 'text/html; charset=utf-8', ...headers }, body: html };
+}
+
 export interface PageOptions {
   /** A class for <body> (`console`: the operator console's wider layout). */
   bodyClass?: string;

@@ -61,6 +61,14 @@ async function collect<T>(pages: AsyncGenerator<T[]>): Promise<T[]> {
 }
 
 export async function loadComplianceReport(source: ReportSource, query: ReportQuery = {}): Promise<ComplianceReport> {
+  return (await loadComplianceReportWithVersions(source, query)).report;
+}
+
+/** The report and every version of the policy on record (oldest first), from the one read of them. */
+export async function loadComplianceReportWithVersions(
+  source: ReportSource,
+  query: ReportQuery = {},
+): Promise<{ report: ComplianceReport; versions: number[] }> {
   const { db, table, config } = source;
   const policies = new PolicyRepository(db, table);
   const requests = new RequestRepository(db, table);
@@ -71,9 +79,13 @@ export async function loadComplianceReport(source: ReportSource, query: ReportQu
   if (query.schoolId !== undefined && !isSchoolOfTrust(config, query.schoolId)) {
     throw new ReportQueryError('school', `no school "${query.schoolId}" in this trust (schools: ${reportSchools(config).map((s) => s.id).join(', ')})`);
   }
-  const [versions, current] = await Promise.all([policies.listVersions(policyId), policies.getCurrent(policyId)]);
-  if (!current || versions.length === 0) throw new ReportQueryError('policy', `no policy "${policyId}" on record`);
-  const version = query.version ?? current.version;
+  // The current version is read only when no version is named.
+  const [versions, current] = await Promise.all([
+    policies.listVersions(policyId),
+    query.version === undefined ? policies.getCurrent(policyId) : Promise.resolve(null),
+  ]);
+  if (versions.length === 0 || (query.version === undefined && !current)) throw new ReportQueryError('policy', `no policy "${policyId}" on record`);
+  const version = query.version ?? current?.version ?? 0;
   const reported = versions.find((v) => v.version === version);
   if (!reported) {
     throw new ReportQueryError('version', `${policyId} has no version ${version} (stored: ${versions.map((v) => v.version).join(', ')})`);
@@ -93,7 +105,7 @@ export async function loadComplianceReport(source: ReportSource, query: ReportQu
     for (const person of found) if (person) people.set(person.staffId, person);
   }
 
-  return buildComplianceReport({
+  const report = buildComplianceReport({
     policy: reported,
     versions,
     requests: allRequests,
@@ -102,4 +114,5 @@ export async function loadComplianceReport(source: ReportSource, query: ReportQu
     schoolFilter: query.schoolId,
     today,
   });
+  return { report, versions: versions.map((v) => v.version).sort((a, b) => a - b) };
 }

@@ -14,7 +14,7 @@ import { accessDecision, type CaseRecord, type TimelineEntry } from '../domain/c
 import type { ComplianceReport } from '../domain/compliance-report.ts';
 import type { LedgerState } from '../domain/emails.ts';
 import type { DlqCount, LedgerOverview, NarrativeView } from '../http/console-pages.ts';
-import { loadComplianceReport, type ReportQuery } from './compliance-report.ts';
+import { loadComplianceReportWithVersions, type ReportQuery } from './compliance-report.ts';
 
 export interface ConsoleSource {
   db: DynamoDBDocumentClient;
@@ -27,26 +27,14 @@ export interface ConsoleSource {
   dlqUrls: Record<string, string>;
 }
 
-export function complianceReport(source: ConsoleSource, query: ReportQuery): Promise<ComplianceReport> {
-  return loadComplianceReport({ db: source.db, table: source.dataTable, config: source.config }, query);
+/** The report of one policy version and the versions on record (for the version links). */
+export function complianceReport(source: ConsoleSource, query: ReportQuery): Promise<{ report: ComplianceReport; versions: number[] }> {
+  return loadComplianceReportWithVersions({ db: source.db, table: source.dataTable, config: source.config }, query);
 }
 
-/** Every policy's current version with the versions on record (newest last). */
-export async function policiesOnRecord(source: ConsoleSource): Promise<{ policyId: string; version: number; versions: number[] }[]> {
-  const policies = new PolicyRepository(source.db, source.dataTable);
-  const current = await policies.listCurrent();
-  return Promise.all(
-    current.map(async (p) => ({
-      policyId: p.policyId,
-      version: p.version,
-      versions: (await policies.listVersions(p.policyId)).map((v) => v.version).sort((a, b) => a - b),
-    })),
-  );
-}
-
-export async function versionsOf(source: ConsoleSource, policyId: string): Promise<number[]> {
-  const versions = await new PolicyRepository(source.db, source.dataTable).listVersions(policyId);
-  return versions.map((v) => v.version).sort((a, b) => a - b);
+/** Every policy's current version (one query of the POLICIES index). */
+export function currentPolicies(source: ConsoleSource): Promise<{ policyId: string; version: number }[]> {
+  return new PolicyRepository(source.db, source.dataTable).listCurrent();
 }
 
 export async function awaitingTriage(source: ConsoleSource): Promise<number> {
