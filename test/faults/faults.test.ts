@@ -26,7 +26,7 @@ import { schoolName } from '../../functions/config/trust-config.ts';
 import type { IntendedEmail } from '../../functions/domain/emails.ts';
 import { type DeliveryDeps, deliverEmails } from '../../functions/services/deliver-emails.ts';
 import { EMAIL_MAX_RECEIVE_COUNT } from '../../lib/trust-email.ts';
-import { type BusEvent, startLocalEventBus } from '../../local/event-bus.ts';
+import type { BusEvent } from '../../local/event-bus.ts';
 import { LocalLambda } from '../../local/lambda-runner.ts';
 import { seedDemoTrust } from '../../local/seed.ts';
 import { lambdaContext, loadFunction } from '../support/functions.ts';
@@ -37,7 +37,7 @@ import { createTableLike,
   localClients,
   one,
   sequentialEventIds,
-  type SqsHandler, httpApiEvent } from '../support/integration.ts';
+  type SqsHandler, httpApiEvent, startCapturingBus } from '../support/integration.ts';
 import { eventually } from '../support/poll.ts';
 import { emailsTo, sesStore } from '../support/ses-store.ts';
 import {
@@ -637,16 +637,8 @@ describe('fault injection: breach cases', () => {
       }),
     );
     const published: BusEvent[] = [];
-    const bus = await startLocalEventBus({
-      region: ctx.region,
-      account: '000000000000',
-      busNames: ['trust-events'],
-      deliver: (_bus, event) => {
-        published.push(event);
-      },
-    });
     const savedEndpoint = process.env.AWS_ENDPOINT_URL_EVENTBRIDGE;
-    process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
+    const bus = await startCapturingBus(ctx, published);
     type Http = (event: APIGatewayProxyEventV2, c: ReturnType<typeof lambdaContext>) => Promise<APIGatewayProxyStructuredResultV2>;
     const ours = () => {
       process.env.DATA_TABLE_NAME = caseTable;
