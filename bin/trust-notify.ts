@@ -14,6 +14,7 @@ import { moveCase, reportBreach, showCase } from '../local/case-commands.ts';
 import { portsFromEnvironment, startPlatform } from '../local/platform.ts';
 import { evidenceCommand } from '../local/evidence-command.ts';
 import { eraseCommand } from '../local/erase-command.ts';
+import { ledgerCommand } from '../local/ledger-command.ts';
 import { redriveCommand } from '../local/redrive-command.ts';
 import { reportCommand } from '../local/report-command.ts';
 import { injectSesEvent } from '../local/ses-commands.ts';
@@ -50,6 +51,9 @@ Commands:
   evidence --policy ID --version N [--out DIR]
                                            evidence pack: CSV of who was asked, reminders and
                                            acknowledgements, a hash-chained, signed manifest
+  ledger resolve <key> --sent | --resend --by <staffId>
+                                           an abandoned email (its outcome was unknown twice):
+                                           --sent it arrived, --resend send it again (flagged)
   evidence verify <manifest.json> [--public-key PEM]
                                            check a pack's chain and signature (exit 1 if invalid)
 
@@ -195,6 +199,9 @@ async function main(argv: string[]) {
       if (failed > 0) process.exitCode = 1;
       return;
     }
+    case 'ledger':
+      process.stdout.write(await ledgerCommand(rest));
+      return;
     case 'evidence': {
       const { text, code } = await evidenceCommand(rest);
       (code === 0 ? process.stdout : process.stderr).write(code === 0 ? text : `trust-notify: ${text}`);

@@ -87,6 +87,7 @@ export class DataTables extends Construct {
      * |   or before a date (the refreshers)      |   (gsi2sk = <acknowledged on>#<staffId>#<policyId>#<ver>)  |
      * | current policy versions by review date   | gsi2pk = REVIEW, gsi2sk <= <reviewDueBy>~                  |
      * | open cases by triage deadline            | gsi2pk = TRIAGE, gsi2sk <= <deadline>~                     |
+     * | fan-outs owed (the ledger sweeper)       | gsi2pk = FANOUT, gsi2sk <= <owed since>~                   |
      */
     this.dataTable.addGlobalSecondaryIndex({
       indexName: 'gsi2',
@@ -99,12 +100,26 @@ export class DataTables extends Construct {
      * LedgerTable: one row per intended email, keyed by its business key
      * (pk = e.g. <policyId>#<version>#<staffId>#<kind>, <caseId>#<recipient>#<kind>,
      * review#<policyId>#<version>#<stage>#<occurrence>), with state
-     * queued → sending → sent | failed. No TTL: a ledger row never expires, because it is
+     * queued → sending → sent | failed | abandoned. No TTL: a ledger row never expires, because it is
      * what tells a redelivered event that its email has already gone.
      */
     this.ledgerTable = new dynamodb.Table(this, 'LedgerTable', {
       ...common,
       partitionKey: { name: 'pk', type: S },
+    });
+    /*
+     * owed (sparse, keys only): every row still owed (queued or sending), by when it was
+     * last found owed: owedShard = OWED#<0-7> (a hash of the key, so a fan-out of thousands
+     * spreads over eight partitions), owedSince = an ISO time. A row enters it with the
+     * write that records it and leaves it with the write that makes it sent, failed or
+     * abandoned, so the send path makes no extra request for it. The ledger sweeper queries
+     * it (owedSince <= now - grace) instead of scanning (functions/adapters/ledger-repository.ts).
+     */
+    this.ledgerTable.addGlobalSecondaryIndex({
+      indexName: 'owed',
+      partitionKey: { name: 'owedShard', type: S },
+      sortKey: { name: 'owedSince', type: S },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
   }
 }

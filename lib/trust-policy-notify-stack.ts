@@ -16,6 +16,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import type { Construct } from 'constructs';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { DETAIL_TYPES, type DetailType } from '../functions/contracts/events.ts';
+import { deliveryTimings } from '../functions/domain/emails.ts';
 import { AckEndpoint } from './ack-endpoint.ts';
 import { AckTokenKey } from './ack-token-key.ts';
 import { CaseIntake } from './case-intake.ts';
@@ -138,6 +139,22 @@ export class TrustPolicyNotifyStack extends Stack {
       ackTokenKey: this.ackTokenKey,
     });
     this.functions.set('PolicyFanout', fanout.worker);
+
+    // The ledger sweeper (functions/services/sweep-owed.ts): every few minutes, what the ledger
+    // and the fan-out index say is owed and nobody is delivering (a lost message, a sender or
+    // worker that died) goes back on its queue. Two minutes: at most 10,000 rows a run.
+    const { sweepEveryMinutes } = deliveryTimings(config);
+    this.onSchedule(config, {
+      name: 'LedgerSweep',
+      schedule: sweepEveryMinutes === 1 ? 'rate(1 minute)' : `rate(${sweepEveryMinutes} minutes)`,
+      entry: 'functions/handlers/ledger-sweep.ts',
+      description: 'Ledger sweeper: queues again emails still queued after the grace period or sending past the lease, and fan-outs whose worker died',
+      timeout: Duration.minutes(2),
+    })
+      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
+      .bindQueueSender(fanout.queue, 'FANOUT_QUEUE_URL');
     this.onEvent(config, {
       name: 'PolicyUpdated',
       on: DETAIL_TYPES.policyUpdated,

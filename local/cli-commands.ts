@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { PeopleRepository } from '../functions/adapters/people-repository.ts';
 import { loadTrustConfig, REPO_ROOT } from '../functions/config/load-trust-config.ts';
@@ -23,7 +24,7 @@ export class CliError extends Error {
 }
 
 export type Target =
-  | { kind: 'local'; bus: string; dynamodb: string; web: string }
+  | { kind: 'local'; bus: string; dynamodb: string; sqs: string; web: string }
   | { kind: 'aws'; region: string; stack: string };
 
 /** Detail-types an operator or the HR system may publish from the command line. */
@@ -42,12 +43,12 @@ export function localDataDir(): string {
 export function localTarget(): Target {
   const file = resolve(localDataDir(), 'endpoints.json');
   if (existsSync(file)) {
-    const urls = JSON.parse(readFileSync(file, 'utf8')) as { bus: string; dynamodb: string; web: string };
-    return { kind: 'local', bus: urls.bus, dynamodb: urls.dynamodb, web: urls.web };
+    const urls = JSON.parse(readFileSync(file, 'utf8')) as { bus: string; dynamodb: string; sqs: string; web: string };
+    return { kind: 'local', bus: urls.bus, dynamodb: urls.dynamodb, sqs: urls.sqs, web: urls.web };
   }
   const ports = portsFromEnvironment();
   const at = (port: number) => `http://127.0.0.1:${port}`;
-  return { kind: 'local', bus: at(ports.bus), dynamodb: at(ports.dynamodb), web: at(ports.web) };
+  return { kind: 'local', bus: at(ports.bus), dynamodb: at(ports.dynamodb), sqs: at(ports.sqs), web: at(ports.web) };
 }
 
 function eventBridge(target: Target): EventBridgeClient {
@@ -71,7 +72,20 @@ export async function stackOutputs(target: Target): Promise<Record<string, strin
   return JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
 }
 
-function connectionRefused(error: unknown): boolean {
+/** A DynamoDB document client and an SQS client for the target (local: its endpoints; AWS: the credential chain). */
+export function targetClients(target: Target): { db: DynamoDBDocumentClient; sqs: SQSClient } {
+  if (target.kind === 'aws') {
+    return { db: DynamoDBDocumentClient.from(new DynamoDBClient({ region: target.region })), sqs: new SQSClient({ region: target.region }) };
+  }
+  const local = { region: loadTrustConfig().region, credentials: localCredentials, maxAttempts: 2 };
+  return {
+    db: DynamoDBDocumentClient.from(new DynamoDBClient({ ...local, endpoint: target.dynamodb })),
+    // fauxqs's queue URLs name a host that may not resolve: requests go to the endpoint.
+    sqs: new SQSClient({ ...local, endpoint: target.sqs, useQueueUrlAsEndpoint: false }),
+  };
+}
+
+export function connectionRefused(error: unknown): boolean {
   const e = error as { code?: string; cause?: { code?: string }; name?: string };
   return e.code === 'ECONNREFUSED' || e.cause?.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String((error as Error).message));
 }

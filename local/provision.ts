@@ -14,6 +14,7 @@ import {
   DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import {
@@ -225,7 +226,19 @@ async function createTable(dynamodb: DynamoDBClient, name: string, props: Record
     await dynamodb.send(new CreateTableCommand(input));
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
-    await dynamodb.send(new DescribeTableCommand({ TableName: name }));
+    // Kept from an earlier run: an index the template added since is added to it (its
+    // existing items enter the index as DynamoDB backfills it).
+    const existing = await dynamodb.send(new DescribeTableCommand({ TableName: name }));
+    const have = new Set((existing.Table?.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName));
+    for (const g of gsis.filter((g) => !have.has(g.IndexName))) {
+      await dynamodb.send(
+        new UpdateTableCommand({
+          TableName: name,
+          AttributeDefinitions: input.AttributeDefinitions,
+          GlobalSecondaryIndexUpdates: [{ Create: { IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection } }],
+        }),
+      );
+    }
     return;
   }
   const ttl = props.TimeToLiveSpecification as { AttributeName?: string; Enabled?: boolean } | undefined;

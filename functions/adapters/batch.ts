@@ -22,7 +22,8 @@ const ATTEMPTS = 10;
 
 type Item = object;
 
-async function inFlight<T>(tasks: (() => Promise<T>)[], limit = IN_FLIGHT): Promise<T[]> {
+/** Runs the tasks with at most `limit` in flight, keeping their order in the results. */
+export async function inFlight<T>(tasks: (() => Promise<T>)[], limit = IN_FLIGHT): Promise<T[]> {
   const results: T[] = [];
   let next = 0;
   await Promise.all(

@@ -4,9 +4,32 @@
  * holding a lease (so one worker at a time writes that school's rows, which is what lets
  * it use unconditional batch writes), the number of attempts (the first attempt knows no
  * row of its own exists yet), and `done`.
+ *
+ * Owed fan-outs are findable without a scan: `Policy Updated` writes each school's item
+ * into the data table's sparse gsi2 (gsi2pk = FANOUT, gsi2sk = <owed since>#…) before it
+ * queues the messages, and `complete` removes it. The ledger sweeper
+ * (functions/handlers/ledger-sweep.ts) queues again a school whose message was lost or whose
+ * worker died, once its lease has run out.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+
+export const FANOUT_INDEX_PK = 'FANOUT';
+
+/** A school's fan-out of one version, owed since `owedSince` (from the index: eventually consistent). */
+export interface OwedFanout {
+  policyId: string;
+  version: number;
+  schoolId: string;
+  eventId: string;
+  /** The gsi2 sort key as listed, to move it conditionally. */
+  indexKey: string;
+  leaseUntil?: string;
+  done?: string;
+}
+
+const owedIndexKey = (owedSince: Date, policyId: string, version: number, schoolId: string) =>
+  `${owedSince.toISOString()}#${policyId}#${version}#${schoolId}`;
 
 export type Lease = { kind: 'acquired'; attempt: number } | { kind: 'busy' } | { kind: 'done' };
 
@@ -47,12 +70,96 @@ export class FanoutRepository {
     }
   }
 
+  /**
+   * Records that these schools' fan-out is owed (before their messages are queued), so the
+   * sweeper can find one whose message is lost. A school already done is left alone; one
+   * still owed is owed from now (a resumed Policy Updated). One small write per school.
+   */
+  async markOwed(items: readonly { policyId: string; version: number; schoolId: string; eventId: string }[], now: Date): Promise<void> {
+    await Promise.all(
+      items.map(async ({ policyId, version, schoolId, eventId }) => {
+        try {
+          await this.db.send(
+            new UpdateCommand({
+              TableName: this.table,
+              Key: this.key(policyId, version, schoolId),
+              UpdateExpression: 'SET entity = :entity, policyId = :policyId, version = :version, schoolId = :schoolId, eventId = :eventId, gsi2pk = :pk, gsi2sk = :sk',
+              ConditionExpression: 'attribute_not_exists(done)',
+              ExpressionAttributeValues: {
+                ':entity': 'fanout',
+                ':policyId': policyId,
+                ':version': version,
+                ':schoolId': schoolId,
+                ':eventId': eventId,
+                ':pk': FANOUT_INDEX_PK,
+                ':sk': owedIndexKey(now, policyId, version, schoolId),
+              },
+            }),
+          );
+        } catch (error) {
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        }
+      }),
+    );
+  }
+
+  /** Fan-outs owed since `cutoff` or earlier, oldest first, at most `limit`. */
+  async owedSince(cutoff: Date, limit: number): Promise<OwedFanout[]> {
+    const found: OwedFanout[] = [];
+    const pages = paginateQuery(
+      { client: this.db, pageSize: Math.min(100, limit) },
+      {
+        TableName: this.table,
+        IndexName: 'gsi2',
+        KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk <= :cutoff',
+        ExpressionAttributeValues: { ':pk': FANOUT_INDEX_PK, ':cutoff': `${cutoff.toISOString()}~` },
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        found.push({
+          policyId: String(item.policyId),
+          version: Number(item.version),
+          schoolId: String(item.schoolId),
+          eventId: String(item.eventId),
+          indexKey: String(item.gsi2sk),
+          ...(item.leaseUntil ? { leaseUntil: String(item.leaseUntil) } : {}),
+          ...(item.done ? { done: String(item.done) } : {}),
+        });
+      }
+      if (found.length >= limit) break;
+    }
+    return found.slice(0, limit);
+  }
+
+  /**
+   * Moves an owed fan-out's place in the index to `owedSince`, if it is still where it was
+   * listed and not done: the sweeper's mark that it acted (or will look again later).
+   */
+  async markOwedAgain(owed: OwedFanout, owedSince: Date): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.key(owed.policyId, owed.version, owed.schoolId),
+          UpdateExpression: 'SET gsi2sk = :next',
+          ConditionExpression: 'gsi2sk = :seen AND attribute_not_exists(done)',
+          ExpressionAttributeValues: { ':next': owedIndexKey(owedSince, owed.policyId, owed.version, owed.schoolId), ':seen': owed.indexKey },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   async complete(policyId: string, version: number, schoolId: string, now: Date, counts: Record<string, number>): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.table,
         Key: this.key(policyId, version, schoolId),
-        UpdateExpression: 'SET done = :now, counts = :counts REMOVE leaseUntil',
+        UpdateExpression: 'SET done = :now, counts = :counts REMOVE leaseUntil, gsi2pk, gsi2sk',
         ExpressionAttributeValues: { ':now': now.toISOString(), ':counts': counts },
       }),
     );

@@ -1,19 +1,28 @@
 /**
  * The email ledger table (lib/data-tables.ts): one row per intended email, keyed by its
- * business key (`pk`), never expiring. State machine (DESIGN.md "Data"):
+ * business key (`pk`), never expiring. State machine (docs/ARCHITECTURE.md "The email ledger"):
  *
  *   queued ──claim──▶ sending ──SES accepted──▶ sent
- *      ▲                 │ SES refused (retryable)   │
- *      └──── release ────┘                           │
- *                        └── SES refused (permanent) ▶ failed ──claim──▶ sending …
+ *      ▲                 │ SES refused (retryable)
+ *      └──── release ────┤
+ *                        ├── SES refused (permanent) ▶ failed ──claim──▶ sending …
+ *                        └── lease ran out twice ────▶ abandoned ──operator──▶ sent | queued
  *
  * Every transition is a conditional write on the expected state, so two consumers can
  * never both claim one email.
+ *
+ * What is owed is findable without a scan: a row is written with `owedShard` and
+ * `owedSince`, the keys of the sparse `owed` index, and the write that makes it `sent`,
+ * `failed` or `abandoned` removes them. The ledger sweeper (functions/handlers/ledger-sweep.ts)
+ * queries that index for rows owed longer than the grace period. The happy path makes no
+ * extra request for it: the attributes ride on the writes it makes anyway.
  */
+import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   PutCommand,
+  paginateQuery,
   paginateScan,
   TransactWriteCommand,
   UpdateCommand,
@@ -21,6 +30,14 @@ import {
 import type { IntendedEmail, LedgerState } from '../domain/emails.ts';
 import { batchGet, batchPut } from './batch.ts';
 import type { TemplateId } from '../email/template-ids.ts';
+
+/** The `owed` index is spread over this many partitions, so a large fan-out never makes one hot. */
+export const OWED_SHARDS = 8;
+export const OWED_INDEX = 'owed';
+
+function owedShard(key: string): string {
+  return `OWED#${(createHash('sha256').update(key).digest()[0] ?? 0) % OWED_SHARDS}`;
+}
 
 export interface LedgerRow {
   pk: string;
@@ -41,6 +58,17 @@ export interface LedgerRow {
   /** Sent again after a crash left it in `sending`: SES may have delivered it twice. */
   possibleDuplicate?: boolean;
   origin: { detailType: string; eventId: string };
+  /** Keys of the sparse `owed` index: present while the row is owed (queued or sending). */
+  owedShard?: string;
+  owedSince?: string;
+  /** How an operator moved an abandoned row on (`trust-notify ledger resolve`), who and when. */
+  resolution?: { outcome: 'sent' | 'resend'; by: string; at: string };
+}
+
+/** A row the `owed` index lists: its key and since when it has been owed (eventually consistent). */
+export interface OwedEntry {
+  pk: string;
+  owedSince: string;
 }
 
 
@@ -113,6 +141,8 @@ export class LedgerRepository {
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
       origin,
+      owedShard: owedShard(email.key),
+      owedSince: now.toISOString(),
     };
   }
 
@@ -129,7 +159,7 @@ export class LedgerRepository {
       { client: this.db, pageSize: 1000 },
       {
         TableName: this.table,
-        ProjectionExpression: 'pk, templateId, recipient, #s, attempts, createdAt, updatedAt, sendingSince, sentAt, lastError, possibleDuplicate, origin',
+        ProjectionExpression: 'pk, templateId, recipient, #s, attempts, createdAt, updatedAt, sendingSince, sentAt, lastError, possibleDuplicate, origin, resolution',
         ExpressionAttributeNames: { '#s': 'state' },
       },
     );
@@ -167,7 +197,9 @@ export class LedgerRepository {
     const sameSending = row.state === 'sending' ? ' AND sendingSince = :since' : '';
     return {
       Key: { pk: row.pk },
-      UpdateExpression: `SET #state = :sending, sendingSince = :now, updatedAt = :now, attempts = attempts + :one${
+      // A row claimed again after `failed` comes back into the `owed` index (a live row keeps
+      // its place: if_not_exists leaves the index untouched).
+      UpdateExpression: `SET #state = :sending, sendingSince = :now, updatedAt = :now, attempts = attempts + :one, owedShard = if_not_exists(owedShard, :shard), owedSince = if_not_exists(owedSince, :now)${
         flagPossibleDuplicate ? ', possibleDuplicate = :true' : ''
       }`,
       ConditionExpression: `#state = :expected${sameSending}`,
@@ -177,6 +209,7 @@ export class LedgerRepository {
         ':expected': row.state,
         ':now': now.toISOString(),
         ':one': 1,
+        ':shard': owedShard(row.pk),
         ...(flagPossibleDuplicate ? { ':true': true } : {}),
         ...(sameSending ? { ':since': row.sendingSince } : {}),
       },
@@ -253,16 +286,145 @@ export class LedgerRepository {
     return this.transition(key, 'failed', now, { lastError: code });
   }
 
+  /**
+   * sending → abandoned: its outcome was unknown twice (functions/domain/emails.ts
+   * `decideSend`). Terminal: it leaves the `owed` index, and nothing but an operator's
+   * `resolve` moves it on. Conditional on the row being exactly as read (still `sending`
+   * since the same claim), so a sender that finishes late is never overruled.
+   */
+  async abandon(row: LedgerRow, now: Date): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: row.pk },
+          UpdateExpression: 'SET #state = :abandoned, updatedAt = :now, lastError = :code REMOVE owedShard, owedSince',
+          ConditionExpression: '#state = :sending AND sendingSince = :since',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':abandoned': 'abandoned',
+            ':sending': 'sending',
+            ':since': row.sendingSince ?? '',
+            ':now': now.toISOString(),
+            ':code': 'UNKNOWN_OUTCOME_TWICE',
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * An operator's decision on an abandoned row (`trust-notify ledger resolve`): `sent` (they
+   * checked it arrived: terminal) or `resend` (back to `queued`, still flagged as a possible
+   * duplicate, and owed again so the sweeper finds it). Recorded with who and when. Only an
+   * abandoned row can be resolved: anything else is refused with its state.
+   */
+  async resolve(key: string, outcome: 'sent' | 'resend', by: string, now: Date): Promise<{ ok: true } | { ok: false; state: LedgerState | 'missing' }> {
+    const at = now.toISOString();
+    const common = {
+      ':abandoned': 'abandoned',
+      ':now': at,
+      ':resolution': { outcome, by, at },
+    };
+    const update =
+      outcome === 'sent'
+        ? { UpdateExpression: 'SET #state = :sent, updatedAt = :now, resolution = :resolution REMOVE owedShard, owedSince', values: { ':sent': 'sent' } }
+        : {
+            UpdateExpression: 'SET #state = :queued, updatedAt = :now, resolution = :resolution, owedShard = :shard, owedSince = :now',
+            values: { ':queued': 'queued', ':shard': owedShard(key) },
+          };
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: key },
+          UpdateExpression: update.UpdateExpression,
+          ConditionExpression: '#state = :abandoned',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ...common, ...update.values },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { ok: true };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        const state = error.Item?.state?.S as LedgerState | undefined;
+        return { ok: false, state: state ?? 'missing' };
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Rows the `owed` index lists as owed since `cutoff` or earlier, oldest first per shard,
+   * at most `limit` in all. The index is eventually consistent: callers read the rows
+   * themselves (`getMany`) before acting.
+   */
+  async owedSince(cutoff: Date, limit: number): Promise<OwedEntry[]> {
+    const perShard = await Promise.all(
+      Array.from({ length: OWED_SHARDS }, async (_, shard) => {
+        const found: OwedEntry[] = [];
+        const pages = paginateQuery(
+          { client: this.db, pageSize: Math.min(1000, limit) },
+          {
+            TableName: this.table,
+            IndexName: OWED_INDEX,
+            KeyConditionExpression: 'owedShard = :shard AND owedSince <= :cutoff',
+            ExpressionAttributeValues: { ':shard': `OWED#${shard}`, ':cutoff': cutoff.toISOString() },
+          },
+        );
+        for await (const page of pages) {
+          for (const item of page.Items ?? []) found.push({ pk: String(item.pk), owedSince: String(item.owedSince) });
+          if (found.length >= limit) break;
+        }
+        return found;
+      }),
+    );
+    return perShard.flat().sort((a, b) => a.owedSince.localeCompare(b.owedSince)).slice(0, limit);
+  }
+
+  /**
+   * Moves a row's place in the `owed` index to `owedSince`, if no one moved it since it was
+   * listed (`seen`): the sweeper's mark that it looked, so that two sweeps never both act on
+   * it and the row is looked at again only when due. False when the row changed meanwhile
+   * (sent, or moved by another sweep).
+   */
+  async markOwed(key: string, seen: string, owedSince: Date): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: key },
+          UpdateExpression: 'SET owedSince = :next',
+          ConditionExpression: 'owedSince = :seen',
+          ExpressionAttributeValues: { ':next': owedSince.toISOString(), ':seen': seen },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   private async transition(key: string, to: LedgerState, now: Date, fields: Record<string, string>): Promise<void> {
     await this.db.send(new UpdateCommand({ TableName: this.table, ...this.transitionUpdate(key, to, now, fields) }));
   }
 
-  /** The conditional update that moves a row out of `sending`. */
+  /**
+   * The conditional update that moves a row out of `sending`. A row that is no longer owed
+   * (`sent`, `failed`) leaves the `owed` index in the same write.
+   */
   private transitionUpdate(key: string, to: LedgerState, now: Date, fields: Record<string, string>) {
     const names = Object.keys(fields);
+    const owed = to === 'queued' || to === 'sending';
     return {
       Key: { pk: key },
-      UpdateExpression: `SET #state = :to, updatedAt = :now${names.map((n) => `, #${n} = :${n}`).join('')}`,
+      UpdateExpression: `SET #state = :to, updatedAt = :now${names.map((n) => `, #${n} = :${n}`).join('')}${owed ? '' : ' REMOVE owedShard, owedSince'}`,
       ConditionExpression: '#state = :sending',
       ExpressionAttributeNames: { '#state': 'state', ...Object.fromEntries(names.map((n) => [`#${n}`, n])) },
       ExpressionAttributeValues: {

@@ -107,6 +107,20 @@ const common = {
   refresher: z.strictObject({ everyMonths: z.number().int().min(1).max(60) }),
   reviewStages: z.array(reviewStage).min(1),
   officialChannels: z.array(officialChannel),
+  /**
+   * Optional delivery timings (functions/domain/emails.ts `deliveryTimings`; defaults 300 s,
+   * 5 minutes, 900 s): how long a claimed email may stay `sending` before its sender is
+   * presumed dead (longer than the fan-out worker's 60 s timeout), how often the ledger sweeper
+   * runs, and how long a `queued` email may wait for its queue message before the sweeper
+   * queues it again.
+   */
+  delivery: z
+    .strictObject({
+      leaseSeconds: z.number().int().min(90).max(3_600).optional(),
+      sweepEveryMinutes: z.number().int().min(1).max(60).optional(),
+      queuedGraceSeconds: z.number().int().min(30).max(86_400).optional(),
+    })
+    .optional(),
   /** Optional retention periods (functions/domain/retention.ts; defaults: 24 months, 6 years). */
   retention: z
     .strictObject({

@@ -1,12 +1,24 @@
 /**
- * Intended emails and their ledger (DESIGN.md "Data": one row per intended email, keyed
- * by a business key that never expires, state queued → sending → sent | failed).
+ * Intended emails and their ledger (docs/ARCHITECTURE.md "The email ledger": one row per
+ * intended email, keyed by a business key that never expires, state
+ * queued → sending → sent | failed | abandoned).
  * The business key is what makes a redelivered event or queue message harmless: an email
  * whose key is already in the ledger is never queued again. Pure: no AWS imports.
  */
 import type { TemplateId } from '../email/template-ids.ts';
 
-export type LedgerState = 'queued' | 'sending' | 'sent' | 'failed';
+/**
+ * - `queued`: owed, not claimed (new, or handed back after a refusal worth retrying);
+ * - `sending`: claimed by a sender, which may have died between SES and the ledger;
+ * - `sent`: SES accepted it (terminal);
+ * - `failed`: SES refused this destination for a reason that needs a person (not verified,
+ *   rejected): retried by the queue, then its dead-letter queue and `redrive`;
+ * - `abandoned`: its outcome was unknown twice (sent once, resent once flagged as a possible
+ *   duplicate, and stuck again): terminal, never sent by a redelivery, a redrive or a sweep.
+ *   Only an operator moves it on (`trust-notify ledger resolve`).
+ */
+export const LEDGER_STATES = ['queued', 'sending', 'sent', 'failed', 'abandoned'] as const;
+export type LedgerState = (typeof LEDGER_STATES)[number];
 
 export interface PolicyLink {
   title: string;
@@ -368,15 +380,20 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
 }
 
 /**
- * What to do with a ledger row when its queue message arrives (at-least-once delivery):
+ * What to do with a ledger row when its queue message arrives (at-least-once delivery,
+ * from the queue, a redrive or the sweeper alike):
  * - `send`: queued, or failed earlier: claim it and send;
- * - `skip`: already sent, nothing to do (a redelivered message);
+ * - `skip`: nothing to do: already sent (a redelivered message), or abandoned (an operator
+ *   decides, never a message);
  * - `wait`: another consumer holds it in `sending` and its lease has not run out;
  * - `resend-flagged`: it has sat in `sending` past the lease, so a consumer crashed between
  *   asking SES and recording the answer: SES may already have sent it. It is sent again at
- *   most once more and flagged as a possible duplicate (DESIGN.md "Reliability rules");
- * - `abandon`: that already happened once: it is not sent a third time but marked failed
- *   for an operator to look at, so one email is never duplicated more than once.
+ *   most once more and flagged as a possible duplicate (docs/ARCHITECTURE.md "Reliability");
+ * - `abandon`: that already happened once: it is not sent a third time but moved to
+ *   `abandoned`, so one email is never sent more than twice.
+ * A `failed` row that carries the flag is sent again like any failed row: SES refused the
+ * flagged resend, so at most the first attempt reached the person and a resend is the
+ * second copy at most.
  */
 export type SendDecision = 'send' | 'skip' | 'wait' | 'resend-flagged' | 'abandon';
 
@@ -387,6 +404,7 @@ export function decideSend(
 ): SendDecision {
   switch (row.state) {
     case 'sent':
+    case 'abandoned':
       return 'skip';
     case 'queued':
     case 'failed':
@@ -397,4 +415,53 @@ export function decideSend(
       return row.possibleDuplicate ? 'abandon' : 'resend-flagged';
     }
   }
+}
+
+/**
+ * How the ledger sweeper (functions/handlers/ledger-sweep.ts) treats a row it finds owed
+ * in the sweep index: the index holds every row not yet `sent`, `failed` or `abandoned`,
+ * by the time it should next be looked at (`sweepAt`).
+ * - `requeue`: still `queued` after the grace period, or `sending` past its lease: put its
+ *   key back on the email queue, where `decideSend` decides (send, resend flagged once,
+ *   or abandon) under the same rules as any delivery; look again after `recheckAt`;
+ * - `later`: `sending` within its lease: look again when the lease runs out;
+ * - `drop`: nothing owed any more (the index was behind the table): nothing to do.
+ */
+export type SweepDecision = { kind: 'requeue'; recheckAt: Date } | { kind: 'later'; recheckAt: Date } | { kind: 'drop' };
+
+export interface DeliveryTimings {
+  /** How long a claimed row may stay `sending` before its sender is presumed dead. */
+  leaseMs: number;
+  /** How long a `queued` row may wait for its queue message before the sweeper re-queues it. */
+  queuedGraceMs: number;
+}
+
+export function decideSweep(row: { state: LedgerState; sendingSince?: string }, now: Date, timings: DeliveryTimings): SweepDecision {
+  switch (row.state) {
+    case 'queued':
+      return { kind: 'requeue', recheckAt: new Date(now.getTime() + timings.queuedGraceMs) };
+    case 'sending': {
+      const leaseEnds = (row.sendingSince ? Date.parse(row.sendingSince) : 0) + timings.leaseMs;
+      if (leaseEnds > now.getTime()) return { kind: 'later', recheckAt: new Date(leaseEnds) };
+      return { kind: 'requeue', recheckAt: new Date(now.getTime() + timings.leaseMs) };
+    }
+    default:
+      return { kind: 'drop' };
+  }
+}
+
+/** Delivery timings from the trust configuration, with their defaults. */
+export function deliveryTimings(config: {
+  delivery?: { leaseSeconds?: number | undefined; sweepEveryMinutes?: number | undefined; queuedGraceSeconds?: number | undefined } | undefined;
+}): DeliveryTimings & { sweepEveryMinutes: number } {
+  return {
+    leaseMs: (config.delivery?.leaseSeconds ?? 300) * 1000,
+    queuedGraceMs: (config.delivery?.queuedGraceSeconds ?? 900) * 1000,
+    sweepEveryMinutes: config.delivery?.sweepEveryMinutes ?? 5,
+  };
+}
+
+/** When a new row should first be looked at by the sweeper: after the grace period. */
+export function firstSweepAt(createdAt: Date, timings: Pick<DeliveryTimings, 'queuedGraceMs'>): Date {
+  return new Date(createdAt.getTime() + timings.queuedGraceMs);
 }

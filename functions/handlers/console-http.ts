@@ -20,7 +20,7 @@ import { awsClients, requireEnv, runtimeConfig } from '../adapters/runtime.ts';
 import { schoolName } from '../config/trust-config.ts';
 import { CASE_STATUSES, type CaseStatus } from '../domain/cases.ts';
 import { londonDate } from '../domain/dates.ts';
-import type { LedgerState } from '../domain/emails.ts';
+import { LEDGER_STATES, type LedgerState } from '../domain/emails.ts';
 import { authenticate, consoleAuthSettings } from '../http/console-auth.ts';
 import {
   caseBody,
@@ -66,7 +66,6 @@ const source: ConsoleSource = {
 const CASE_ID = /^CASE-\d{4}-\d{6}$/;
 const POLICY_ID = /^[a-z0-9-]{1,64}$/;
 const SCHOOL_ID = /^[a-z0-9-]{1,64}$/;
-const LEDGER_STATES: readonly LedgerState[] = ['queued', 'sending', 'sent', 'failed'];
 const CASES_PER_PAGE = 50;
 
 

@@ -10,6 +10,7 @@ import { emailMessageSchema } from '../adapters/email-queue.ts';
 import { LedgerRepository } from '../adapters/ledger-repository.ts';
 import { fromHeader, Mailer } from '../adapters/mailer.ts';
 import { awsClients, logger, requireEnv, runtimeConfig } from '../adapters/runtime.ts';
+import { deliveryTimings } from '../domain/emails.ts';
 import { SendPacer } from '../domain/pacer.ts';
 import { deliverEmails } from '../services/deliver-emails.ts';
 import { sqsBatchHandler } from './pipeline.ts';
@@ -21,8 +22,8 @@ const mailer = new Mailer(ses, {
   from: fromHeader(config.sender.displayName, config.sender.address),
   configurationSetName: config.ses.configurationSetName,
 });
-/** A claimed row older than this is taken to be from a crashed invocation (the function timeout is 30 s). */
-const LEASE_MS = Number(process.env.EMAIL_LEASE_MS ?? 5 * 60_000);
+/** A claimed row older than this is taken to be from a crashed invocation (trust configuration `delivery.leaseSeconds`, at least twice the 30 s timeout). */
+const { leaseMs } = deliveryTimings(config);
 /** This invocation's share of the configured SES send rate (lib/trust-email.ts sizes it). */
 const pacer = new SendPacer(Number(requireEnv('EMAIL_SEND_RATE_PER_INVOCATION')));
 
@@ -48,7 +49,7 @@ export const handler = sqsBatchHandler(async (event, context) => {
     ledger,
     mailer,
     templatePrefix: config.ses.templatePrefix,
-    leaseMs: LEASE_MS,
+    leaseMs,
     now: () => new Date(),
     log: (message, fields) => logger.warn(message, fields),
     pace: pacer,
@@ -63,6 +64,7 @@ export const handler = sqsBatchHandler(async (event, context) => {
     alreadySent: report.skipped,
     retrying: report.retry.size,
     flaggedDuplicates: report.flaggedDuplicates,
+    abandoned: report.abandoned,
     bulkCalls: report.bulkCalls,
     maxDestinations: report.maxDestinations,
   });

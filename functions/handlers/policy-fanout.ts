@@ -20,6 +20,7 @@ import { PolicyRepository } from '../adapters/policy-repository.ts';
 import { RequestRepository } from '../adapters/request-repository.ts';
 import { awsClients, logger, requireEnv, runtimeConfig } from '../adapters/runtime.ts';
 import { ackUrl, signToken } from '../domain/ack-token.ts';
+import { deliveryTimings } from '../domain/emails.ts';
 import { planFanOut, type PolicyVersion } from '../domain/policy-update.ts';
 import { sqsBatchHandler } from './pipeline.ts';
 
@@ -32,8 +33,8 @@ const people = new PeopleRepository(dynamo, dataTable);
 const fanouts = new FanoutRepository(dynamo, dataTable);
 const ledger = new LedgerRepository(dynamo, requireEnv('LEDGER_TABLE_NAME'));
 const emailQueue = new EmailQueue(sqs, requireEnv('EMAIL_QUEUE_URL'));
-/** Longer than the function's timeout, so a live worker's lease never runs out under it. */
-const LEASE_MS = 5 * 60_000;
+/** Longer than the function's 60 s timeout (trust configuration `delivery.leaseSeconds`, at least 90 s), so a live worker's lease never runs out under it. */
+const LEASE_MS = deliveryTimings(config).leaseMs;
 
 export const handler = sqsBatchHandler(async (event) => {
   const failures: SQSBatchItemFailure[] = [];

@@ -7,6 +7,7 @@
  */
 import { EmailQueue } from '../adapters/email-queue.ts';
 import { FanoutQueue } from '../adapters/fanout-queue.ts';
+import { FanoutRepository } from '../adapters/fanout-repository.ts';
 import { LedgerRepository } from '../adapters/ledger-repository.ts';
 import { PeopleRepository } from '../adapters/people-repository.ts';
 import { PolicyRepository } from '../adapters/policy-repository.ts';
@@ -32,6 +33,7 @@ const people = new PeopleRepository(dynamo, dataTable);
 const ledger = new LedgerRepository(dynamo, requireEnv('LEDGER_TABLE_NAME'));
 const emailQueue = new EmailQueue(sqs, requireEnv('EMAIL_QUEUE_URL'));
 const fanoutQueue = new FanoutQueue(sqs, requireEnv('FANOUT_QUEUE_URL'));
+const fanouts = new FanoutRepository(dynamo, dataTable);
 
 export const handler = eventBridgeHandler('Policy Updated', async (detail, event) => {
   const eventId = detail.eventId ?? event.id;
@@ -57,7 +59,10 @@ export const handler = eventBridgeHandler('Policy Updated', async (detail, event
   }
 
   const schools = [...config.schools.map((s) => s.id), TRUST_SCHOOL_ID];
-  await fanoutQueue.enqueue(schools.map((schoolId) => ({ policyId: version.policyId, version: version.version, schoolId, eventId })));
+  const fanoutMessages = schools.map((schoolId) => ({ policyId: version.policyId, version: version.version, schoolId, eventId }));
+  // Owed before queued: a lost message or a dead worker is found by the ledger sweeper.
+  await fanouts.markOwed(fanoutMessages, now);
+  await fanoutQueue.enqueue(fanoutMessages);
 
   // The governing committee and the person responsible are told the version is live.
   const lookups = [...committeeLookups(version, config), { schoolId: TRUST_SCHOOL_ID, role: version.ownerRole }];

@@ -17,7 +17,7 @@ import { categoryLabel, FLAG_LABELS } from '../domain/breach-routing.ts';
 import { type CaseRecord, describeEntry, type TimelineEntry } from '../domain/cases.ts';
 import type { ComplianceReport, Figures, SchoolReport } from '../domain/compliance-report.ts';
 import { daysBetween, formatLondonDateTime } from '../domain/dates.ts';
-import type { LedgerState } from '../domain/emails.ts';
+import { LEDGER_STATES, type LedgerState } from '../domain/emails.ts';
 import { escapeHtml as e, page } from './pages.ts';
 
 export type ConsoleSection = 'compliance' | 'cases' | 'ledger' | 'queues';
@@ -217,17 +217,17 @@ export interface LedgerOverview {
 
 export function ledgerBody(overview: LedgerOverview, state: LedgerState | null): string {
   const c = overview.counts;
-  const options = ['', 'queued', 'sending', 'sent', 'failed']
+  const options = ['', ...LEDGER_STATES]
     .map((s) => `<option value="${s}"${s === (state ?? '') ? ' selected' : ''}>${s || 'Any state'}</option>`)
     .join('');
   const rows = overview.rows
     .map(
       (r) =>
-        `<tr data-state="${e(r.state)}"><td>${e(formatLondonDateTime(r.updatedAt))}</td><td>${e(r.templateId)}</td><td>${e(r.recipient)}</td><td class="${r.state === 'failed' ? 'bad' : r.state === 'sent' ? 'ok' : 'warn'}">${e(r.state)}${r.possibleDuplicate ? ' (possible duplicate)' : ''}</td><td class="num">${r.attempts}</td><td>${e(r.lastError ?? '')}</td><td>${e(r.origin?.detailType ?? '')}</td></tr>`,
+        `<tr data-state="${e(r.state)}"><td>${e(formatLondonDateTime(r.updatedAt))}</td><td>${e(r.templateId)}</td><td>${e(r.recipient)}</td><td class="${r.state === 'failed' || r.state === 'abandoned' ? 'bad' : r.state === 'sent' ? 'ok' : 'warn'}">${e(r.state)}${r.possibleDuplicate ? ' (possible duplicate)' : ''}</td><td class="num">${r.attempts}</td><td>${e(r.lastError ?? '')}</td><td>${e(r.origin?.detailType ?? '')}</td></tr>`,
     )
     .join('');
-  return `<h1>Email ledger</h1><p>Every intended email and where it is: queued → sending → sent, or failed with the reason SES gave.</p>
-<div class="tiles" aria-label="Emails by delivery state"><div class="tile"><span>Queued</span><strong data-figure="queued">${c.queued}</strong></div><div class="tile warn"><span>Sending</span><strong data-figure="sending">${c.sending}</strong></div><div class="tile ok"><span>Sent</span><strong data-figure="sent">${c.sent}</strong></div><div class="tile bad"><span>Failed</span><strong data-figure="failed">${c.failed}</strong></div><div class="tile"><span>Possible duplicates</span><strong data-figure="possibleDuplicate">${overview.possibleDuplicates}</strong></div></div>
+  return `<h1>Email ledger</h1><p>Every intended email and where it is: queued → sending → sent, or failed with the reason SES gave, or abandoned (its outcome was unknown twice: an operator checks whether it arrived and runs <code>trust-notify ledger resolve</code>).</p>
+<div class="tiles" aria-label="Emails by delivery state"><div class="tile"><span>Queued</span><strong data-figure="queued">${c.queued}</strong></div><div class="tile warn"><span>Sending</span><strong data-figure="sending">${c.sending}</strong></div><div class="tile ok"><span>Sent</span><strong data-figure="sent">${c.sent}</strong></div><div class="tile bad"><span>Failed</span><strong data-figure="failed">${c.failed}</strong></div><div class="tile bad"><span>Abandoned</span><strong data-figure="abandoned">${c.abandoned}</strong></div><div class="tile"><span>Possible duplicates</span><strong data-figure="possibleDuplicate">${overview.possibleDuplicates}</strong></div></div>
 <form class="inline" method="get" action="/ledger"><div><label for="state">State</label><select id="state" name="state">${options}</select></div><button type="submit">Show</button></form>
 <table><caption>${overview.rows.length} row(s) shown: not yet sent first, then the most recently changed (read ${overview.scanned} row(s) in ${overview.ms} ms)</caption><thead><tr><th scope="col">Changed</th><th scope="col">Template</th><th scope="col">Recipient</th><th scope="col">State</th><th scope="col" class="num">Attempts</th><th scope="col">Last error</th><th scope="col">Event</th></tr></thead><tbody>${rows}</tbody></table>`;
 }

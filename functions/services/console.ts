@@ -103,11 +103,11 @@ export async function caseForViewer(source: ConsoleSource, caseId: string, viewe
   return { record, timeline: await repo.timeline(caseId), narrative };
 }
 
-const ATTENTION: Record<LedgerState, number> = { failed: 0, sending: 1, queued: 2, sent: 3 };
+const ATTENTION: Record<LedgerState, number> = { abandoned: 0, failed: 1, sending: 2, queued: 3, sent: 4 };
 
 export async function ledgerOverview(source: ConsoleSource, state: LedgerState | null, limit = 200): Promise<LedgerOverview> {
   const started = Date.now();
-  const counts: Record<LedgerState, number> = { queued: 0, sending: 0, sent: 0, failed: 0 };
+  const counts: Record<LedgerState, number> = { queued: 0, sending: 0, sent: 0, failed: 0, abandoned: 0 };
   let possibleDuplicates = 0;
   let scanned = 0;
   const kept: LedgerRow[] = [];

@@ -39,13 +39,15 @@ export interface DeliveryReport {
   sent: number;
   skipped: number;
   flaggedDuplicates: number;
+  /** Rows moved to `abandoned` (their outcome was unknown twice). */
+  abandoned: number;
   /** SendBulkEmail calls made, and the most destinations in one (never above 50). */
   bulkCalls: number;
   maxDestinations: number;
 }
 
 export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps): Promise<DeliveryReport> {
-  const report: DeliveryReport = { retry: new Set(), sent: 0, skipped: 0, flaggedDuplicates: 0, bulkCalls: 0, maxDestinations: 0 };
+  const report: DeliveryReport = { retry: new Set(), sent: 0, skipped: 0, flaggedDuplicates: 0, abandoned: 0, bulkCalls: 0, maxDestinations: 0 };
   const rows = await deps.ledger.getMany(keys);
   const toSend: { row: LedgerRow; flag: boolean }[] = [];
   for (const key of new Set(keys)) {
@@ -59,10 +61,13 @@ export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps)
     if (decision === 'skip') report.skipped++;
     else if (decision === 'wait') report.retry.add(key);
     else if (decision === 'abandon') {
-      // Sent once, resent once after a crash, and now stuck again: never a third copy.
-      const held = await deps.ledger.claim(row, deps.now(), true);
-      if (held) await deps.ledger.markFailed(key, 'UNKNOWN_OUTCOME_TWICE', deps.now());
-      deps.log('Email left failed: its outcome was unknown twice', { ledgerKeyHash: keyHash(key) });
+      // Sent once, resent once after a crash, and now stuck again: never a third copy. The
+      // row is abandoned (terminal) for an operator to resolve; if it changed meanwhile, the
+      // message comes back and the row is decided again.
+      if (await deps.ledger.abandon(row, deps.now())) {
+        report.abandoned++;
+        deps.log('Email abandoned: its outcome was unknown twice', { ledgerKeyHash: keyHash(key) });
+      } else report.retry.add(key);
     } else toSend.push({ row, flag: decision === 'resend-flagged' });
   }
 

@@ -581,7 +581,7 @@ describe('cases (/cases, /cases/<id>)', () => {
 });
 
 describe('the email ledger (/ledger)', () => {
-  const written: Record<LedgerState, string[]> = { queued: [], sending: [], sent: [], failed: [] };
+  const written: Record<LedgerState, string[]> = { queued: [], sending: [], sent: [], failed: [], abandoned: [] };
 
   beforeAll(async () => {
     // What onboarding and the case notices queued goes out through the real sender...
@@ -593,6 +593,7 @@ describe('the email ledger (/ledger)', () => {
       ['sending', 1],
       ['failed', 3],
       ['sent', 1],
+      ['abandoned', 1],
     ];
     for (const [state, n] of plan) {
       for (let i = 0; i < n; i++) {
@@ -609,12 +610,16 @@ describe('the email ledger (/ledger)', () => {
         if (!row || !(await ledger.claim(row, now, false))) throw new Error('the row could not be claimed');
         if (state === 'failed') await ledger.markFailed(key, 'MessageRejected', now);
         if (state === 'sent') await ledger.markSent(key, `console-message-${i}`, now);
+        if (state === 'abandoned') {
+          const held = await ledger.get(key);
+          if (!held || !(await ledger.abandon(held, now))) throw new Error('the row could not be abandoned');
+        }
       }
     }
   });
 
   const counted = async () => {
-    const counts: Record<LedgerState, number> = { queued: 0, sending: 0, sent: 0, failed: 0 };
+    const counts: Record<LedgerState, number> = { queued: 0, sending: 0, sent: 0, failed: 0, abandoned: 0 };
     for (const row of await scan(ledgerTable)) counts[row.state as LedgerState]++;
     return counts;
   };

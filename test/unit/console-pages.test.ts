@@ -123,7 +123,7 @@ describe('ledger and queues', () => {
   it('counts emails by state and escapes what rows hold', () => {
     const html = ledgerBody(
       {
-        counts: { queued: 1, sending: 0, sent: 5, failed: 2 },
+        counts: { queued: 1, sending: 0, sent: 5, failed: 2, abandoned: 0 },
         possibleDuplicates: 1,
         rows: [{ pk: 'k', templateId: 'welcome', recipient: `${XSS}@x.org`, templateData: '{}', state: 'failed', attempts: 3, createdAt: '2026-11-25T10:00:00Z', updatedAt: '2026-11-25T10:00:00Z', lastError: 'MESSAGE_REJECTED', origin: { detailType: 'Staff Onboarded', eventId: 'e' } }],
         scanned: 8,
