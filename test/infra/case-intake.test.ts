@@ -175,7 +175,7 @@ describe('IAM: only the intake writes narratives; only the operator console’s 
     expect(permissionsOf('BreachReportedFunction')).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['BreachReportedFunctionLogGroup']),
       ...XRAY,
-      ...allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
       ...allow(KEY_ACTIONS, ['Tables/DataKey']),
       ...allow(SEND, ['Email/Queue', 'BreachReportedFunction/FailureDlq']),
     });
@@ -185,7 +185,7 @@ describe('IAM: only the intake writes narratives; only the operator console’s 
     expect(permissionsOf('TriageEscalationFunction')).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['TriageEscalationFunctionLogGroup']),
       ...XRAY,
-      ...allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
       ...allow(KEY_ACTIONS, ['Tables/DataKey']),
       ...allow(SEND, ['Email/Queue', 'TriageEscalationFunction/FailureDlq']),
       ...allow(['events:PutEvents'], ['Events/Bus']),
@@ -356,6 +356,10 @@ describe('outputs and cdk-nag', () => {
         ...perFunction('TriageEscalationFunctionRole'),
         'BreachReportedFunction/FailureDlq: AwsSolutions-SQS3',
         'TriageEscalationFunction/FailureDlq: AwsSolutions-SQS3',
+        // Both write the ledger, whose grant names its `owed` index (lib/data-tables.ts).
+        ...['BreachReportedFunctionRole', 'TriageEscalationFunctionRole'].map(
+          (role) => `${role}/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/LedgerTable')}.Arn>/index/*]`,
+        ),
         // cdk-nag Serverless, as on every TrustFunction (test/infra/serverless-nag.test.ts).
         ...['CaseIntake/ReportIntake', 'BreachReported', 'TriageEscalation'].map((name) => `${name}Function/Resource: Serverless-LambdaDLQ`),
         ...['BreachReported', 'TriageEscalation'].map((name) => `${name}Function/FailureDlq: Serverless-SQSRedrivePolicy`),

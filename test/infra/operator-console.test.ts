@@ -263,7 +263,7 @@ describe('the console function', () => {
         allow(['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], ['*']),
         allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*']),
         allow(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'], ['Tables/DataKey']),
-        allow(TABLE_READ, ['Tables/LedgerTable', 'CaseIntake/NarrativeTable']),
+        allow(TABLE_READ, ['Tables/LedgerTable', 'Tables/LedgerTable/index/*', 'CaseIntake/NarrativeTable']),
         // Narratives are decrypted through the table grant; the narrative key is never written with.
         allow(['kms:Decrypt', 'kms:DescribeKey'], ['CaseIntake/NarrativeKey']),
         allow(['sqs:GetQueueAttributes'], dlqPaths()),
@@ -375,6 +375,7 @@ describe('cdk-nag', () => {
         `${FN}Role/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
         `${FN}Role/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
         `${FN}Role/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
+        `${FN}Role/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/LedgerTable')}.Arn>/index/*]`,
         `${FN}Role/DefaultPolicy: AwsSolutions-IAM5[Resource::*]`,
         `${FN}/Resource: Serverless-LambdaDLQ`,
       ].sort(),

@@ -123,7 +123,7 @@ describe('people-change IAM: least privilege', () => {
     expect(permissionsOf('StaffUpdatedFunction')).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['StaffUpdatedFunctionLogGroup']),
       ...xray,
-      ...allow(tableActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow(tableActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
       ...allow(keyActions, ['Tables/DataKey']),
       ...allow(sendActions, ['Email/Queue', 'StaffUpdatedFunction/FailureDlq']),
       ...allow(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], ['AckTokenKey']),
@@ -134,7 +134,7 @@ describe('people-change IAM: least privilege', () => {
     expect(permissionsOf('StaffLeftFunction')).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['StaffLeftFunctionLogGroup']),
       ...xray,
-      ...allow(tableActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow(tableActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
       ...allow(keyActions, ['Tables/DataKey']),
       ...allow(sendActions, ['Email/Queue', 'StaffLeftFunction/FailureDlq']),
     });

@@ -114,7 +114,7 @@ describe('reminder scanner IAM: least privilege', () => {
     expect(permissionsOf('ReminderScannerFunction')).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['ReminderScannerFunctionLogGroup']),
       ...allow(['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], ['*']),
-      ...allow([...readActions, ...writeActions], ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow([...readActions, ...writeActions], ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
       ...allow(keyActions, ['Tables/DataKey']),
       ...allow(sendActions, ['Email/Queue', 'ReminderScannerFunction/FailureDlq']),
       ...allow(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], ['AckTokenKey']),

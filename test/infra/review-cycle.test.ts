@@ -156,8 +156,8 @@ describe('review IAM: least privilege', () => {
     expect(permissionsOf('PolicyReviewDueFunction')).toEqual({
       ...logs('PolicyReviewDue'),
       ...xray,
-      ...allow(readActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
-      ...allow(writeActions, ['Tables/LedgerTable']),
+      ...allow(readActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
+      ...allow(writeActions, ['Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
       ...allow(keyActions, ['Tables/DataKey']),
       ...allow(sendActions, ['Email/Queue', 'PolicyReviewDueFunction/FailureDlq']),
     });

@@ -187,7 +187,7 @@ describe('the trust-events rule and the handler', () => {
     expect(permissionsOfRole(roleId)).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['SesFeedback/HandlerFunctionLogGroup']),
       ...allow(['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], ['*']),
-      ...allow(tableActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow(tableActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
       ...allow(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'], ['Tables/DataKey']),
       ...allow(['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], ['Email/Queue', 'SesFeedback/HandlerFunction/FailureDlq']),
     });

@@ -176,6 +176,7 @@ describe('the stack', () => {
       PolicyReviewDueFailureDlqUrl: 'PolicyReviewDueFunction/FailureDlq',
       PolicyReviewedFailureDlqUrl: 'PolicyReviewedFunction/FailureDlq',
       PolicyUpdatedFailureDlqUrl: 'PolicyUpdatedFunction/FailureDlq',
+      LedgerSweepFailureDlqUrl: 'LedgerSweepFunction/FailureDlq',
       AckApiUrl: `https://AckEndpoint/Api.execute-api.eu-west-2.\${AWS::URLSuffix}/`,
       // Breach and concern cases (test/infra/case-intake.test.ts).
       BreachReportedFailureDlqUrl: 'BreachReportedFunction/FailureDlq',
@@ -237,7 +238,7 @@ describe('rules', () => {
     { detailType: 'Policy Updated', source: 'trust.policies', name: 'PolicyUpdated' },
   ];
   // Scheduled rules (on the default bus; each asserted in its feature's infra test, e.g. test/infra/review-cycle.test.ts).
-  const schedules = ['Events/ReviewScannerSchedule', 'Events/TriageEscalationSchedule', 'Events/ReminderScannerSchedule'];
+  const schedules = ['Events/ReviewScannerSchedule', 'Events/TriageEscalationSchedule', 'Events/ReminderScannerSchedule', 'Events/LedgerSweepSchedule'];
   // SES bounces and complaints: a forwarding rule on the default bus and one on trust-events, each
   // matching two SES detail-types (asserted in test/infra/ses-feedback.test.ts).
   const sesFeedbackRules = ['SesFeedback/ForwardRule', 'SesFeedback/Rule'];
@@ -341,6 +342,7 @@ describe('functions', () => {
     'ReminderScannerFunction',
     'PolicyUpdatedFunction',
     'SesFeedback/HandlerFunction',
+    'LedgerSweepFunction',
   ];
   /**
    * Invoked synchronously (API Gateway, or an SQS event source: the fan-out and email
@@ -367,6 +369,8 @@ describe('functions', () => {
     ReminderScannerFunction: 300,
     PolicyUpdatedFunction: 30,
     'SesFeedback/HandlerFunction': 30,
+    // At most 10,000 owed rows a run (functions/handlers/ledger-sweep.ts).
+    LedgerSweepFunction: 120,
     // One school of a policy version per invocation (lib/policy-fanout.ts).
     'PolicyFanout/WorkerFunction': 60,
   };
@@ -551,6 +555,7 @@ describe('email queue and sender', () => {
         'TriageEscalationFunction/FailureDlq',
         'ReminderScannerFunction/FailureDlq',
         'SesFeedback/HandlerFunction/FailureDlq',
+        'LedgerSweepFunction/FailureDlq',
       ].sort(),
     );
     const policies = resources('AWS::SQS::QueuePolicy');
@@ -621,13 +626,27 @@ describe('tables', () => {
     });
   });
 
-  it('LedgerTable: pk only, no TTL (rows never expire), PITR, KMS, retained', () => {
+  it('LedgerTable: pk only, no TTL (rows never expire), PITR, KMS, retained; the sparse keys-only owed index for the sweeper', () => {
     const table = resourceAt('Tables/LedgerTable');
     expect(table.DeletionPolicy).toBe('Retain');
     expect(props(table)).toEqual({
       ...common,
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'owedShard', AttributeType: 'S' },
+        { AttributeName: 'owedSince', AttributeType: 'S' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'owed',
+          KeySchema: [
+            { AttributeName: 'owedShard', KeyType: 'HASH' },
+            { AttributeName: 'owedSince', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ],
       SSESpecification: {
         SSEEnabled: true,
         SSEType: 'KMS',
@@ -835,7 +854,7 @@ describe('IAM: least privilege per function', () => {
     expect(permissionsOf('StaffOnboardedFunction')).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['StaffOnboardedFunctionLogGroup']),
       ...xray,
-      ...allow(tableActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
+      ...allow(tableActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
       ...allow(keyActions, ['Tables/DataKey']),
       ...allow(sendActions, ['Email/Queue', 'StaffOnboardedFunction/FailureDlq']),
       ...allow(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], ['AckTokenKey']),
@@ -849,8 +868,8 @@ describe('IAM: least privilege per function', () => {
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['PolicyAcknowledgedFunctionLogGroup']),
       ...xray,
       // The data table is read only (no write action names it); the ledger is read and written.
-      ...allow(readActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable']),
-      ...allow(writeActions, ['Tables/LedgerTable']),
+      ...allow(readActions, ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
+      ...allow(writeActions, ['Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
       ...allow(keyActions, ['Tables/DataKey']),
       ...allow(sendActions, ['Email/Queue', 'PolicyAcknowledgedFunction/FailureDlq']),
     });
@@ -891,7 +910,7 @@ describe('IAM: least privilege per function', () => {
     expect(permissionsOf('Email/SenderFunction')).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['Email/SenderFunctionLogGroup']),
       ...xray,
-      ...allow(tableActions, ['Tables/LedgerTable']),
+      ...allow(tableActions, ['Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
       ...allow(keyActions, ['Tables/DataKey']),
       ...allow(
         ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'],
@@ -1019,8 +1038,19 @@ describe('cdk-nag AwsSolutions', () => {
         ]),
         // cdk-nag Serverless (test/infra/serverless-nag.test.ts): every function has an on-failure destination
         // or is invoked synchronously, every DLQ is itself the end of the line, SQS event sources dead-letter by redrive policy.
-        ...['Email/Sender', 'StaffOnboarded', 'StaffUpdated', 'StaffLeft', 'PolicyAcknowledged', 'Ack', 'PolicyFanout/Worker', 'PolicyUpdated', 'ReviewScanner', 'PolicyReviewDue', 'PolicyReviewed', 'ReminderScanner', 'CaseIntake/ReportIntake', 'BreachReported', 'TriageEscalation', 'SesFeedback/Handler'].map((name) => `${name}Function/Resource: Serverless-LambdaDLQ`),
-        ...['Events/DeliveryDlq', 'Email/Dlq', 'PolicyFanout/Dlq', ...['StaffOnboarded', 'StaffUpdated', 'StaffLeft', 'PolicyAcknowledged', 'PolicyUpdated', 'ReviewScanner', 'PolicyReviewDue', 'PolicyReviewed', 'ReminderScanner', 'BreachReported', 'TriageEscalation', 'SesFeedback/Handler'].map((name) => `${name}Function/FailureDlq`)].map((dlq) => `${dlq}: Serverless-SQSRedrivePolicy`),
+        ...['Email/Sender', 'StaffOnboarded', 'StaffUpdated', 'StaffLeft', 'PolicyAcknowledged', 'Ack', 'PolicyFanout/Worker', 'PolicyUpdated', 'ReviewScanner', 'PolicyReviewDue', 'PolicyReviewed', 'ReminderScanner', 'CaseIntake/ReportIntake', 'BreachReported', 'TriageEscalation', 'SesFeedback/Handler', 'LedgerSweep'].map((name) => `${name}Function/Resource: Serverless-LambdaDLQ`),
+        ...['Events/DeliveryDlq', 'Email/Dlq', 'PolicyFanout/Dlq', ...['StaffOnboarded', 'StaffUpdated', 'StaffLeft', 'PolicyAcknowledged', 'PolicyUpdated', 'ReviewScanner', 'PolicyReviewDue', 'PolicyReviewed', 'ReminderScanner', 'BreachReported', 'TriageEscalation', 'SesFeedback/Handler', 'LedgerSweep'].map((name) => `${name}Function/FailureDlq`)].map((dlq) => `${dlq}: Serverless-SQSRedrivePolicy`),
+        // The ledger's sparse `owed` index (lib/data-tables.ts): CDK's grant on the ledger names its indexes
+        // for every function that binds it; only the sweeper queries it.
+        ...['BreachReported', 'Email/Sender', 'OperatorConsole/Console', 'PolicyAcknowledged', 'PolicyFanout/Worker', 'PolicyReviewDue', 'PolicyUpdated', 'ReminderScanner', 'SesFeedback/Handler', 'StaffLeft', 'StaffOnboarded', 'StaffUpdated', 'TriageEscalation', 'LedgerSweep'].map(
+          (name) => `${name}FunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/LedgerTable')}.Arn>/index/*]`,
+        ),
+        // The ledger sweeper (functions/handlers/ledger-sweep.ts): reads and moves rows of both tables' indexes.
+        'LedgerSweepFunction/FailureDlq: AwsSolutions-SQS3',
+        'LedgerSweepFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        'LedgerSweepFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+        `LedgerSweepFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/DataTable')}.Arn>/index/*]`,
+        'LedgerSweepFunctionRole/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
         'Email/SenderFunction/SqsEventSource:trustpolicynotifyEmailQueue462BD71A/Resource: Serverless-LambdaEventSourceMappingDestination',
         'PolicyFanout/WorkerFunction/SqsEventSource:trustpolicynotifyPolicyFanoutQueue1D12CA65/Resource: Serverless-LambdaEventSourceMappingDestination',
         // The operator console (test/infra/operator-console.test.ts): its routes are checked by the function
