@@ -628,23 +628,30 @@ describe('the email ledger (/ledger)', () => {
   it('counts the rows by state as a direct count of the table does', async () => {
     const counts = await counted();
     // The sender sent everything queued before; the rows written above are the rest.
-    expect(counts).toMatchObject({ queued: 2, sending: 1, failed: 3 });
+    expect(counts).toMatchObject({ queued: 2, sending: 1, failed: 3, abandoned: 1 });
     expect(counts.sent).toBeGreaterThan(10);
     const page = await request('/ledger');
     expect(page.status).toBe(200);
-    expect({ queued: tile(page.body, 'queued'), sending: tile(page.body, 'sending'), sent: tile(page.body, 'sent'), failed: tile(page.body, 'failed') }).toEqual({
+    expect({
+      queued: tile(page.body, 'queued'),
+      sending: tile(page.body, 'sending'),
+      sent: tile(page.body, 'sent'),
+      failed: tile(page.body, 'failed'),
+      abandoned: tile(page.body, 'abandoned'),
+    }).toEqual({
       queued: String(counts.queued),
       sending: String(counts.sending),
       sent: String(counts.sent),
       failed: String(counts.failed),
+      abandoned: String(counts.abandoned),
     });
-    expect(page.body).toContain(`read ${counts.queued + counts.sending + counts.sent + counts.failed} row(s)`);
+    expect(page.body).toContain(`read ${counts.queued + counts.sending + counts.sent + counts.failed + counts.abandoned} row(s)`);
   });
 
-  it('puts the rows not yet sent first (failed, then sending, then queued)', async () => {
+  it('puts the rows not yet sent first (abandoned, failed, then sending, then queued)', async () => {
     const shown = states((await request('/ledger')).body);
-    expect(shown.slice(0, 6)).toEqual(['failed', 'failed', 'failed', 'sending', 'queued', 'queued']);
-    expect(shown.slice(6).every((s) => s === 'sent')).toBe(true);
+    expect(shown.slice(0, 7)).toEqual(['abandoned', 'failed', 'failed', 'failed', 'sending', 'queued', 'queued']);
+    expect(shown.slice(7).every((s) => s === 'sent')).toBe(true);
     expect(shown.length).toBe(Object.values(await counted()).reduce((a, b) => a + b, 0));
   });
 
