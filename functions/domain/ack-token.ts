@@ -109,19 +109,49 @@ export function signToken(
   return `${text}.${sign(text, signing.key).toString('base64url')}`;
 }
 
+/**
+ * The longest token we sign is about 300 characters; anything much longer is refused before
+ * it is decoded (a link is never that long, and an oversized field must not reach a read).
+ */
+export const MAX_TOKEN_LENGTH = 1_024;
+
+/**
+ * A payload's fields within what we sign: a staff id as the HR contract has it, a policy
+ * slug, a version, a purpose, an expiry and a 16-character id. Anything else is malformed,
+ * so an oversized or odd field never reaches DynamoDB, whatever its signature.
+ */
 function isPayload(value: unknown): value is Payload {
   if (typeof value !== 'object' || value === null) return false;
   const p = value as Record<string, unknown>;
   return (
     typeof p.kid === 'string' &&
+    /^[A-Za-z0-9_-]{1,32}$/.test(p.kid) &&
     typeof p.sub === 'string' &&
+    /^[A-Za-z0-9_-]{1,64}$/.test(p.sub) &&
     typeof p.pol === 'string' &&
+    /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(p.pol) &&
     typeof p.ver === 'number' &&
     Number.isInteger(p.ver) &&
+    p.ver > 0 &&
+    p.ver < 1_000_000 &&
     typeof p.pur === 'string' &&
+    p.pur.length <= 32 &&
     typeof p.exp === 'number' &&
-    typeof p.jti === 'string'
+    Number.isInteger(p.exp) &&
+    typeof p.jti === 'string' &&
+    /^[A-Za-z0-9_-]{1,32}$/.test(p.jti)
   );
+}
+
+/**
+ * Decodes base64url only in its one canonical spelling: the unused low bits of the last
+ * character must be zero (re-encoding gives the same text), so a token has exactly one
+ * spelling. Returns null for anything else.
+ */
+function decodeCanonical(text: string): Buffer | null {
+  if (!/^[A-Za-z0-9_-]+$/.test(text) || text.length % 4 === 1) return null;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.toString('base64url') === text ? bytes : null;
 }
 
 /**
@@ -129,14 +159,16 @@ function isPayload(value: unknown): value is Payload {
  * `purpose` is what the caller expects the token to be for.
  */
 export function verifyToken(token: string, keys: KeyRing, purpose: TokenPurpose, now: Date): TokenClaims {
+  if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('malformed');
   const parts = token.split('.');
   const [text, signature] = parts;
-  if (parts.length !== 2 || !text || !signature || !/^[A-Za-z0-9_-]+$/.test(text + signature)) {
-    throw new TokenError('malformed');
-  }
+  if (parts.length !== 2 || !text || !signature) throw new TokenError('malformed');
+  const payloadBytes = decodeCanonical(text);
+  const given = decodeCanonical(signature);
+  if (!payloadBytes || !given) throw new TokenError('malformed');
   let payload: unknown;
   try {
-    payload = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+    payload = JSON.parse(payloadBytes.toString('utf8'));
   } catch {
     throw new TokenError('malformed');
   }
@@ -144,7 +176,6 @@ export function verifyToken(token: string, keys: KeyRing, purpose: TokenPurpose,
   const key = keys.find((k, i) => k.kid === payload.kid && (i === 0 || !k.acceptUntil || Date.parse(k.acceptUntil) > now.getTime()));
   if (!key) throw new TokenError('unknown-key');
   const expected = sign(text, key.key);
-  const given = Buffer.from(signature, 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new TokenError('bad-signature');
   if (payload.pur !== purpose) throw new TokenError('wrong-purpose');
   if (payload.exp * 1000 <= now.getTime()) throw new TokenError('expired');

@@ -1,5 +1,6 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type KeyRing, parseKeyRing, signToken, TokenError, verifyToken } from '../../functions/domain/ack-token.ts';
+import { type KeyRing, MAX_TOKEN_LENGTH, parseKeyRing, signToken, TokenError, verifyToken } from '../../functions/domain/ack-token.ts';
 
 const key1 = { kid: 'k1', key: 'a'.repeat(16) + 'local-test-key-one-0123456789' };
 const key2 = { kid: 'k2', key: 'b'.repeat(16) + 'local-test-key-two-0123456789' };
@@ -68,6 +69,42 @@ describe('acknowledgement tokens', () => {
     for (const bad of ['', 'abc', 'a.b.c', 'not base64!.x', `${Buffer.from('[1]').toString('base64url')}.abc`]) {
       expect(reason(() => verifyToken(bad, [key1], 'ack', now))).toBe('malformed');
     }
+  });
+
+  it('has exactly one spelling: every other last character of the signature or payload is refused', () => {
+    const token = signToken(claims, [key1]);
+    const [payload = '', signature = ''] = token.split('.');
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const accepted: string[] = [];
+    for (const c of alphabet) {
+      for (const variant of [`${payload}.${signature.slice(0, -1)}${c}`, `${payload.slice(0, -1)}${c}.${signature}`]) {
+        if (variant !== token && reason(() => verifyToken(variant, [key1], 'ack', now)) === 'accepted') accepted.push(variant);
+      }
+    }
+    expect(accepted).toEqual([]);
+    expect(reason(() => verifyToken(token, [key1], 'ack', now))).toBe('accepted');
+  });
+
+  it('refuses oversized tokens and fields before anything reads them, even correctly signed', () => {
+    const forge = (payload: Record<string, unknown>) => {
+      const text = Buffer.from(JSON.stringify(payload)).toString('base64url');
+      return `${text}.${createHmac('sha256', key1.key).update(text).digest('base64url')}`;
+    };
+    const good = { kid: 'k1', sub: 'HR-1', pol: 'use-of-social-media', ver: 3, pur: 'ack', exp: Math.floor(inAWeek.getTime() / 1000), jti: 'abcdefghijklmnop' };
+    expect(reason(() => verifyToken(forge(good), [key1], 'ack', now))).toBe('accepted');
+    for (const bad of [
+      { sub: 'x'.repeat(5_000) },
+      { sub: 'HR 1' },
+      { pol: 'Use Of Social Media' },
+      { ver: 0 },
+      { ver: 1.5 },
+      { jti: 'j'.repeat(100) },
+      { pur: 'p'.repeat(100) },
+      { exp: 1.5 },
+    ]) {
+      expect(reason(() => verifyToken(forge({ ...good, ...bad }), [key1], 'ack', now)), JSON.stringify(bad).slice(0, 40)).toBe('malformed');
+    }
+    expect(reason(() => verifyToken(`${'a'.repeat(MAX_TOKEN_LENGTH)}.b`, [key1], 'ack', now))).toBe('malformed');
   });
 
   it('rotation: a retired key verifies during its grace period and not after', () => {
