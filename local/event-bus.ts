@@ -40,11 +40,20 @@
  * in whole seconds like `2026-11-25T10:00:00Z`, the account, region, resources and the parsed
  * detail). `deliver` is called once per event, in order, without waiting for the previous
  * call's promise; a throw or rejection goes to `onDeliveryError` and never reaches the server.
+ *
+ * With `journalDir`, an answer of 200 means what it means in AWS, that the events are kept:
+ * the call's accepted events are written to `<journalDir>/<time>-<event id>.json` and
+ * fsynced before the response, and the file is removed once `deliver` has taken every one of
+ * them (its promises settled). `redeliverJournal()` hands `deliver` the events a previous
+ * process accepted and was killed before delivering.
  */
 
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { writeJournalFile } from './lambda-runner.ts';
 
 /** An event as EventBridge hands it to a target. */
 export interface BusEvent {
@@ -79,6 +88,8 @@ export interface LocalEventBusOptions {
   log?: (line: string) => void;
   /** Limit on the total entry size of one call, in bytes as AWS counts them (default 256 KiB). */
   maxRequestEntryBytes?: number;
+  /** Where accepted events are kept until delivered (see above); none: in memory only. */
+  journalDir?: string;
 }
 
 export interface LocalEventBus {
@@ -86,6 +97,11 @@ export interface LocalEventBus {
   port: number;
   /** Stops listening, ends idle connections and waits until every accepted event was handed to `deliver`. */
   close(): Promise<void>;
+  /**
+   * Hands `deliver` the events in `journalDir` that an earlier process accepted and did not
+   * deliver (it was killed); once, when `deliver` is ready. Returns how many.
+   */
+  redeliverJournal(): number;
 }
 
 /** A PutEvents request entry as it arrives on the wire (after type checks). */
@@ -376,24 +392,97 @@ export async function startLocalEventBus(options: LocalEventBusOptions): Promise
     }
   };
 
-  const dispatch = (accepted: readonly Accepted[]): void => {
-    for (const { busName, event } of accepted) {
+  /** The journal files this process wrote (redeliverJournal leaves them alone). */
+  const journalledHere = new Set<string>();
+  /**
+   * Hands events to `deliver`. With a journal file: once every delivery has settled, the
+   * file is removed; while only some have, it is rewritten with the others (so that a
+   * restart redelivers only those), at most once a turn of the event loop.
+   */
+  const dispatch = (accepted: readonly Accepted[], journalFile?: string): void => {
+    const unsettled = new Set(accepted.keys());
+    let written = accepted.length;
+    let flushing = false;
+    const flush = (): void => {
+      flushing = false;
+      if (journalFile === undefined || unsettled.size === written) return;
+      try {
+        if (unsettled.size === 0) {
+          rmSync(journalFile, { force: true });
+          journalledHere.delete(journalFile);
+        } else {
+          // Not fsynced: after an operating-system crash the older file only redelivers more.
+          writeJournalFile(journalFile, JSON.stringify([...unsettled].map((i) => accepted[i])), false);
+        }
+        written = unsettled.size;
+      } catch (error) {
+        log(`event bus: could not update ${journalFile}: ${(error as Error).message}`);
+      }
+    };
+    const settled = (index: number): void => {
+      unsettled.delete(index);
+      if (journalFile === undefined || flushing) return;
+      flushing = true;
+      setImmediate(flush);
+    };
+    accepted.forEach(({ busName, event }, index) => {
       try {
         const result = options.deliver(busName, event);
-        if (result !== undefined) {
-          Promise.resolve(result).catch((error: unknown) => reportDeliveryError(error, busName, event));
+        if (result === undefined) {
+          settled(index);
+        } else {
+          Promise.resolve(result)
+            .catch((error: unknown) => reportDeliveryError(error, busName, event))
+            .finally(() => settled(index));
         }
       } catch (error) {
         reportDeliveryError(error, busName, event);
+        settled(index);
       }
+    });
+  };
+
+  if (options.journalDir !== undefined) mkdirSync(options.journalDir, { recursive: true });
+  /** Writes a call's accepted events to the journal, fsynced; returns the file. */
+  const journal = (accepted: readonly Accepted[]): string | undefined => {
+    if (options.journalDir === undefined || accepted.length === 0) return undefined;
+    const file = join(options.journalDir, `${Date.now()}-${accepted[0]?.event.id}.json`);
+    journalledHere.add(file);
+    writeJournalFile(file, JSON.stringify(accepted), true);
+    return file;
+  };
+  let redelivered = false;
+  const redeliverJournal = (): number => {
+    if (options.journalDir === undefined || redelivered) return 0;
+    redelivered = true;
+    let count = 0;
+    for (const name of readdirSync(options.journalDir).sort()) {
+      const file = join(options.journalDir, name);
+      if (name.endsWith('.tmp')) {
+        rmSync(file, { force: true }); // a write the kill interrupted; the file it was replacing, if any, is intact
+        continue;
+      }
+      if (!name.endsWith('.json') || journalledHere.has(file)) continue;
+      let accepted: Accepted[];
+      try {
+        accepted = JSON.parse(readFileSync(file, 'utf8')) as Accepted[];
+      } catch (error) {
+        log(`event bus: unreadable journal ${file} left in place: ${(error as Error).message}`);
+        continue;
+      }
+      journalledHere.add(file);
+      count += accepted.length;
+      log(`event bus: delivering ${accepted.length} event(s) accepted before a restart (${name})`);
+      dispatch(accepted, file);
     }
+    return count;
   };
 
   /**
    * Once the response has been written: logs `line`, then hands the accepted events to
    * `deliver` on a later turn of the event loop.
    */
-  const afterResponse = (res: ServerResponse, line: string, accepted: Accepted[]): void => {
+  const afterResponse = (res: ServerResponse, line: string, accepted: Accepted[], journalFile: string | undefined): void => {
     const { promise, resolve } = Promise.withResolvers<void>();
     pending.add(promise);
     let started = false;
@@ -403,7 +492,7 @@ export async function startLocalEventBus(options: LocalEventBusOptions): Promise
       log(line);
       setImmediate(() => {
         try {
-          dispatch(accepted);
+          dispatch(accepted, journalFile);
         } finally {
           pending.delete(promise);
           resolve();
@@ -438,7 +527,8 @@ export async function startLocalEventBus(options: LocalEventBusOptions): Promise
     const line =
       `PutEvents: ${response.Entries.length} entries, ${accepted.length} accepted` +
       (failures.length > 0 ? `, ${failures.length} failed (${failures.join(', ')})` : '');
-    afterResponse(res, line, accepted);
+    // Kept before the answer (a write that fails is a 500, and the SDK retries the call).
+    afterResponse(res, line, accepted, journal(accepted));
     sendJson(res, 200, response);
   };
 
@@ -502,6 +592,7 @@ export async function startLocalEventBus(options: LocalEventBusOptions): Promise
   return {
     url,
     port,
+    redeliverJournal,
     async close(): Promise<void> {
       if (closing) return;
       closing = true;

@@ -10,9 +10,29 @@
  *   delay between retries is short (`asyncRetryDelayMs`), where AWS waits about 1 and 2
  *   minutes; the number of retries and the destination are the template's.
  * - `ReservedConcurrentExecutions: 0` throttles every invocation (the invoke is refused).
+ * - With `asyncJournalDir`, asynchronous invocations are as durable as Lambda's own queue:
+ *   each is journalled to `<asyncJournalDir>/<function name>/<id>.json` (written and fsynced
+ *   before `invokeAsync` returns), its attempt count is updated as each attempt starts, and
+ *   the file is removed once the invocation is over (it succeeded, or went to its on-failure
+ *   destination, or was dropped). `resumeJournal()` runs those a killed process left: the
+ *   attempt that was running counts as failed, as a crashed sandbox's does in AWS, so
+ *   MaximumRetryAttempts and MaximumEventAgeInSeconds hold across restarts.
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  type WriteStream,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { InvokeMessage, InvokeReply } from './lambda-worker.ts';
@@ -46,6 +66,46 @@ export interface RunnerDeps {
   asyncRetryDelayMs: number;
   /** Sandboxes per function at most (Lambda's concurrency; each is a worker thread). Default 2. */
   maxSandboxes?: number;
+  /** Where asynchronous invocations are journalled (a folder per function); none: in memory only. */
+  asyncJournalDir?: string;
+}
+
+/** One asynchronous invocation, as journalled. */
+interface AsyncInvocation {
+  id: string;
+  event: unknown;
+  /** When it was accepted (epoch ms), for MaximumEventAgeInSeconds. */
+  acceptedAt: number;
+  /** Attempts started so far. */
+  attempts: number;
+}
+
+/**
+ * Replaces `file` with `text` through a temporary file and a rename, so that a kill leaves
+ * the old or the new content, never a part; `durable`: fsyncs the file and its folder too,
+ * so that the write also survives an operating-system crash. (The event bus's journal too.)
+ */
+export function writeJournalFile(file: string, text: string, durable: boolean): void {
+  const temporary = `${file}.tmp`;
+  const fd = openSync(temporary, 'w');
+  try {
+    writeSync(fd, text);
+    if (durable) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, file);
+  if (!durable) return;
+  try {
+    const folder = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(folder);
+    } finally {
+      closeSync(folder);
+    }
+  } catch {
+    // Folders cannot be opened for fsync on every system (Windows); the file itself is synced.
+  }
 }
 
 /** One sandbox runs one invocation at a time. */
@@ -70,12 +130,19 @@ export class LocalLambda {
   private stopped = false;
   private output: WriteStream | undefined;
   /** Counts, for the platform's health and the tests. */
-  readonly stats = { invocations: 0, errors: 0, timeouts: 0, asyncRetries: 0, sentToDestination: 0 };
+  readonly stats = { invocations: 0, errors: 0, timeouts: 0, asyncRetries: 0, sentToDestination: 0, resumed: 0 };
+  /** This function's journal folder, if asynchronous invocations are journalled. */
+  private readonly journal: string | undefined;
+  /** The journal entries this process wrote (resumeJournal leaves them alone). */
+  private readonly journalledHere = new Set<string>();
+  private resumed = false;
+  private journalFolderMade = false;
 
   constructor(spec: LocalFunctionSpec, deps: RunnerDeps) {
     this.spec = spec;
     this.deps = deps;
     this.maxSandboxes = Math.max(1, Math.min(spec.reservedConcurrency ?? deps.maxSandboxes ?? 2, deps.maxSandboxes ?? 2));
+    this.journal = deps.asyncJournalDir === undefined ? undefined : join(deps.asyncJournalDir, spec.name);
   }
 
   /** Starts one sandbox: a worker thread with the function's environment. */
@@ -145,11 +212,22 @@ export class LocalLambda {
   }
 
   /** A synchronous (RequestResponse) invocation: one at a time per sandbox, as in Lambda. */
-  async invoke(event: unknown): Promise<InvokeResult> {
+  invoke(event: unknown): Promise<InvokeResult> {
+    return this.run(event);
+  }
+
+  /** Runs one invocation in a sandbox; `onStart` is called once it has one. */
+  private async run(event: unknown, onStart?: () => void): Promise<InvokeResult> {
     if (this.stopped) throw new Error(`${this.spec.name} is stopped`);
     if (this.spec.reservedConcurrency === 0) throw new ThrottledError(`Rate Exceeded: ${this.spec.name} has no concurrency`);
     this.stats.invocations++;
     const sandbox = await this.acquire();
+    try {
+      onStart?.();
+    } catch (error) {
+      this.release(sandbox);
+      throw error;
+    }
     const id = this.nextId++;
     sandbox.current = id;
     const reply = await new Promise<InvokeReply>((resolve) => {
@@ -177,36 +255,123 @@ export class LocalLambda {
   /**
    * An asynchronous (Event) invocation: throws only if the invoke itself is refused
    * (throttled), which the caller (the event bus) retries per the rule target's policy.
+   * With a journal, the invocation is on disk (fsynced) when this returns.
    */
   invokeAsync(event: unknown): void {
     if (this.spec.reservedConcurrency === 0) throw new ThrottledError(`Rate Exceeded: ${this.spec.name} has no concurrency`);
-    const run = this.runAsync(event).finally(() => this.inflightAsync.delete(run));
+    const invocation: AsyncInvocation = { id: randomUUID(), event, acceptedAt: Date.now(), attempts: 0 };
+    if (this.journal !== undefined) {
+      if (!this.journalFolderMade) mkdirSync(this.journal, { recursive: true });
+      this.journalFolderMade = true;
+      this.journalledHere.add(invocation.id);
+      this.writeJournal(invocation, true);
+    }
+    this.startAsync(invocation);
+  }
+
+  /**
+   * Runs again the asynchronous invocations a previous process journalled and did not
+   * finish (it was killed), once, at start; returns how many. The attempt each was running
+   * counts as failed, so one whose retries are used up goes to its on-failure destination.
+   */
+  resumeJournal(): number {
+    if (this.journal === undefined || this.resumed) return 0;
+    this.resumed = true;
+    let names: string[];
+    try {
+      names = readdirSync(this.journal);
+    } catch {
+      return 0; // no folder: nothing was journalled
+    }
+    let count = 0;
+    for (const name of names.sort()) {
+      const file = join(this.journal, name);
+      if (name.endsWith('.tmp')) {
+        rmSync(file, { force: true }); // a write the kill interrupted; the file it was replacing, if any, is intact
+        continue;
+      }
+      if (!name.endsWith('.json') || this.journalledHere.has(name.slice(0, -'.json'.length))) continue;
+      let invocation: AsyncInvocation;
+      try {
+        invocation = JSON.parse(readFileSync(file, 'utf8')) as AsyncInvocation;
+      } catch (error) {
+        this.deps.log(`${this.spec.name}: unreadable async invocation journal ${file} left in place: ${(error as Error).message}`);
+        continue;
+      }
+      this.journalledHere.add(invocation.id);
+      this.stats.resumed++;
+      count++;
+      this.deps.log(
+        `${this.spec.name}: resuming async invocation ${invocation.id} after a restart (${invocation.attempts} attempt(s) started before, counted as failed)`,
+      );
+      this.startAsync(invocation);
+    }
+    return count;
+  }
+
+  private journalFile(id: string): string {
+    return join(this.journal ?? '', `${id}.json`);
+  }
+
+  private writeJournal(invocation: AsyncInvocation, durable: boolean): void {
+    writeJournalFile(this.journalFile(invocation.id), JSON.stringify(invocation), durable);
+  }
+
+  private startAsync(invocation: AsyncInvocation): void {
+    const run = this.runAsync(invocation)
+      .then((finished) => {
+        // Stopped before it finished: the entry stays for the next start.
+        if (finished && this.journal !== undefined) {
+          rmSync(this.journalFile(invocation.id), { force: true });
+          this.journalledHere.delete(invocation.id);
+        }
+      })
+      .catch((error: Error) => this.deps.log(`${this.spec.name}: async invocation ${invocation.id} failed in the runner: ${error.message}`))
+      .finally(() => this.inflightAsync.delete(run));
     this.inflightAsync.add(run);
   }
 
-  private async runAsync(event: unknown): Promise<void> {
-    const accepted = Date.now();
+  /** Runs an asynchronous invocation to its end; false if the function was stopped before that. */
+  private async runAsync(invocation: AsyncInvocation): Promise<boolean> {
+    const { event, acceptedAt: accepted } = invocation;
     const { maxRetries, maxEventAgeMs, onFailureArn } = this.spec.async;
-    let attempt = 0;
-    let last: InvokeResult | undefined;
+    // Attempts a previous process started count as failed (resumeJournal).
+    let attempt = invocation.attempts;
+    let last: InvokeResult | undefined =
+      attempt > 0 ? { ok: false, error: { errorType: 'Runtime.ExitError', errorMessage: 'the local platform stopped during the invocation' } } : undefined;
     for (;;) {
-      if (this.stopped) return;
+      if (this.stopped) return false;
+      if (attempt > 0) {
+        const tooOld = Date.now() - accepted > maxEventAgeMs;
+        if (attempt > maxRetries || tooOld) break;
+        if (last && !last.ok) {
+          this.stats.asyncRetries++;
+          this.deps.log(`${this.spec.name}: ${last.error.errorType}; retry ${attempt} of ${maxRetries}`);
+          // After a restart the retry runs at once.
+          if (attempt > invocation.attempts) await new Promise((resolve) => setTimeout(resolve, this.deps.asyncRetryDelayMs * attempt));
+          if (this.stopped) return false;
+        }
+      }
       attempt++;
-      last = await this.invoke(event).catch((error: Error) => ({
+      const onStart =
+        this.journal === undefined
+          ? undefined
+          : () => {
+              // Not fsynced: this survives the process being killed, which is what it is for;
+              // after an operating-system crash the attempt would merely not be counted.
+              this.writeJournal({ ...invocation, attempts: attempt }, false);
+            };
+      last = await this.run(event, onStart).catch((error: Error) => ({
         ok: false as const,
         error: { errorType: error.name, errorMessage: error.message },
       }));
-      if (last.ok) return;
-      const tooOld = Date.now() - accepted > maxEventAgeMs;
-      if (attempt > maxRetries || tooOld) break;
-      this.stats.asyncRetries++;
-      this.deps.log(`${this.spec.name}: ${last.error.errorType}; retry ${attempt} of ${maxRetries}`);
-      await new Promise((resolve) => setTimeout(resolve, this.deps.asyncRetryDelayMs * attempt));
+      if (last.ok) return true;
+      if (this.stopped) return false;
     }
     const condition = Date.now() - accepted > maxEventAgeMs ? 'EventAgeExceeded' : 'RetriesExhausted';
     if (!onFailureArn) {
       this.deps.log(`${this.spec.name}: ${condition}; the function has no on-failure destination, so the event is dropped`);
-      return;
+      return true;
     }
     // The invocation record Lambda sends to an on-failure destination.
     const record = {
@@ -225,6 +390,7 @@ export class LocalLambda {
     await this.deps.sendToQueue(onFailureArn, JSON.stringify(record));
     this.stats.sentToDestination++;
     this.deps.log(`${this.spec.name}: ${condition} after ${attempt} attempts; sent to its on-failure destination`);
+    return true;
   }
 
   /** Waits for asynchronous invocations in flight (retries included). */

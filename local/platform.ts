@@ -136,6 +136,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       sesPort: ports.ses,
       sqsPort: ports.sqs,
       dataDir: join(options.dataDir, 'dynamodb'),
+      sqsDataDir: join(options.dataDir, 'sqs'),
       log,
     });
     stops.push(() => servers.stop());
@@ -188,6 +189,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       },
       onDeliveryError: (error) => log(`event bus: delivery failed: ${(error as Error).message}`),
       log,
+      // Accepted events are kept until routed, as EventBridge keeps them (survives a kill -9).
+      journalDir: join(options.dataDir, 'accepted-events'),
     });
     stops.push(() => bus.close());
 
@@ -269,6 +272,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         logFile: join(options.dataDir, 'logs', 'functions.log'),
         asyncRetryDelayMs: options.asyncRetryDelayMs ?? 1_000,
         maxSandboxes: sandboxesFor(logicalId),
+        asyncJournalDir: join(options.dataDir, 'async'),
       });
       functions.set(logicalId, lambda);
       byArn.set(spec.arn, lambda);
@@ -337,6 +341,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       await Promise.all(matched.flatMap((rule) => rule.targets.map((target) => deliver(rule, target, event, deliveryDeps))));
     };
     routeEvent = route;
+    // What a killed run left unfinished: async invocations (a restart counts as a failed
+    // attempt of the one that was running) and events the bus accepted but had not routed.
+    for (const lambda of functions.values()) lambda.resumeJournal();
+    bus.redeliverJournal();
 
     // Scheduled rules: a scheduled event per firing, as EventBridge sends them.
     const scheduled = rules.filter((r) => r.schedule && r.state === 'ENABLED');

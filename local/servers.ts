@@ -3,9 +3,9 @@
 //   started through local/java/DynamoDbLocalLauncher.java, which binds it to one host.
 // - SES v2: aws-ses-v2-local, in this process (mail viewer at `/`, JSON store at `/store`).
 //   Its templates and mails live in module state, shared by every SES server in a process.
-// - SQS: fauxqs, in this process, in memory even with `dataDir` (its persistence is only
-//   wired by its startFauxqs(), which always listens on 0.0.0.0). Its queue URLs' host may
-//   not resolve: clients must always set `endpoint`.
+// - SQS: fauxqs, in this process; in memory, or in its SQLite database under `sqsDataDir`
+//   (queues, messages, in-flight state and receive counts survive a kill -9). Its queue
+//   URLs' host may not resolve: clients must always set `endpoint`.
 // Used by the vitest global setup (free ports) and by `npm start` (DEFAULT_LOCAL_PORTS).
 
 import { spawn } from 'node:child_process';
@@ -16,7 +16,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import type { Config as SesLocalConfig } from 'aws-ses-v2-local';
 import { buildApp } from 'fauxqs';
@@ -29,6 +29,8 @@ export interface LocalServerOptions {
   sqsPort?: number;
   /** DynamoDB persistence folder; in memory when absent. */
   dataDir?: string;
+  /** SQS persistence folder (fauxqs's SQLite database, `fauxqs.db`); in memory when absent. */
+  sqsDataDir?: string;
   log?: (line: string) => void;
 }
 
@@ -121,7 +123,7 @@ export async function startLocalServers(options: LocalServerOptions = {}): Promi
   const results = await Promise.allSettled([
     timed('DynamoDB Local', () => startDynamoDbLocal(host, options.dynamoPort ?? 0, options.dataDir, log)),
     timed('SES local', () => startSesLocal(host, options.sesPort ?? 0)),
-    timed('SQS (fauxqs)', () => startFauxqs(host, options.sqsPort ?? 0)),
+    timed('SQS (fauxqs)', () => startFauxqs(host, options.sqsPort ?? 0, options.sqsDataDir)),
   ]);
 
   const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
@@ -310,10 +312,74 @@ function closeHttpServer(server: Server): Promise<void> {
   });
 }
 
-async function startFauxqs(host: string, port: number): Promise<RunningServer> {
+type FauxqsStores = NonNullable<NonNullable<Parameters<typeof buildApp>[0]>['stores']>;
+type FauxqsPersistence = NonNullable<FauxqsStores['sqsStore']['persistence']>;
+
+interface FauxqsInternals {
+  PersistenceManager: new (dataDir: string) => FauxqsPersistence;
+  SqsStore: new () => FauxqsStores['sqsStore'];
+  SnsStore: new () => FauxqsStores['snsStore'];
+  S3Store: new () => FauxqsStores['s3Store'];
+}
+
+/**
+ * fauxqs's persistence and store classes, which its package `exports` map does not expose:
+ * loaded by file from the folder of its entry point (the same modules its app.js imports).
+ */
+async function loadFauxqsInternals(): Promise<FauxqsInternals> {
+  const dist = dirname(fileURLToPath(import.meta.resolve('fauxqs')));
+  const load = (file: string) => import(pathToFileURL(join(dist, file)).href) as Promise<Record<string, unknown>>;
+  const [persistence, sqs, sns, s3] = await Promise.all([
+    load('persistence.js'),
+    load('sqs/sqsStore.js'),
+    load('sns/snsStore.js'),
+    load('s3/s3Store.js'),
+  ]);
+  return {
+    PersistenceManager: persistence.PersistenceManager,
+    SqsStore: sqs.SqsStore,
+    SnsStore: sns.SnsStore,
+    S3Store: s3.S3Store,
+  } as FauxqsInternals;
+}
+
+/**
+ * fauxqs's stores with SQLite persistence under `dataDir`, wired as its startFauxqs() does:
+ * the saved state is loaded first (in-flight messages stay in flight until their visibility
+ * timeout, with their receive counts), then the persistence is attached to the stores and
+ * to the queues the load created.
+ */
+async function persistentFauxqsStores(dataDir: string): Promise<{ stores: FauxqsStores; close: () => void }> {
+  const { PersistenceManager, SqsStore, SnsStore, S3Store } = await loadFauxqsInternals();
+  const persistence = new PersistenceManager(resolve(dataDir));
+  const db = (persistence as unknown as { db: { exec(sql: string): void; prepare(sql: string): { run(...values: unknown[]): unknown } } }).db;
+  // A commit reaches the operating system before fauxqs answers, so it survives the process
+  // being killed; NORMAL (not FULL) skips the fsync per commit, so only a power cut or an
+  // operating-system crash could lose the last messages.
+  db.exec('PRAGMA synchronous = NORMAL');
+  // fauxqs 2.4.1 writes NULL into the NOT NULL receive count when a message is made visible
+  // again (ChangeMessageVisibility 0, as `redrive` does), which throws after the message has
+  // left the in-flight set, losing it: clear only the in-flight columns, keeping the count.
+  const ready = db.prepare('UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?');
+  persistence.updateMessageReady = (messageId: string) => {
+    ready.run(messageId);
+  };
+  const stores: FauxqsStores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
+  persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
+  stores.sqsStore.persistence = persistence;
+  stores.snsStore.persistence = persistence;
+  for (const queue of stores.sqsStore.allQueues()) queue.persistence = persistence;
+  stores.s3Store.persistence = persistence;
+  return { stores, close: () => persistence.close() };
+}
+
+async function startFauxqs(host: string, port: number, dataDir: string | undefined): Promise<RunningServer> {
   // fauxqs's own startFauxqs() always listens on 0.0.0.0; buildApp() lets us choose the host.
   // Without the `host` option its queue URLs use the request's Host header (our endpoint).
-  const app = buildApp({ logger: false });
+  const persistent = dataDir === undefined ? undefined : await persistentFauxqsStores(dataDir);
+  const app = buildApp({ logger: false, ...(persistent ? { stores: persistent.stores } : {}) });
+  // After the stores' own preClose hook (which ends waiting receives), as startFauxqs does.
+  if (persistent) app.addHook('preClose', () => persistent.close());
   try {
     await app.listen({ host, port });
   } catch (error) {
