@@ -226,7 +226,8 @@ async function main(argv: string[]) {
       }).catch(() => {
         throw new CliError(`the local platform is not running (nothing answers at ${t.web}; start it with npm start)`);
       });
-      const body = (await response.json()) as { fired?: number; error?: string };
+      // The server answers JSON; anything else (a refusal in plain text) is reported by its status.
+      const body = (await response.json().catch(() => ({}))) as { fired?: number; error?: string };
       if (!response.ok) throw new CliError(body.error ?? `tick failed with HTTP ${response.status}`);
       process.stdout.write(`fired ${body.fired} scheduled rule(s)${values.today ? ` as of ${values.today}` : ''}\n`);
       return;

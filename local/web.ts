@@ -28,6 +28,7 @@ import { complianceReportBody, reportErrorBody } from '../functions/http/report-
 import type { ComplianceReport } from '../functions/domain/compliance-report.ts';
 import { type ReportQuery, ReportQueryError, reportSchools } from '../functions/services/compliance-report.ts';
 import { type HttpRoute, INTEGRATION_FAILURE, matchRoute, toHttpApiEvent } from './http-api.ts';
+import { decodedPath, type GuardContext, guardContext, refuse, routePolicy } from './web-guard.ts';
 
 export interface WebServerOptions {
   port: number;
@@ -60,16 +61,32 @@ function send(res: ServerResponse, status: number, type: string, body: string) {
   res.end(body);
 }
 
-// 256 KB: a breach report's narrative (20,000 characters) JSON-escaped at worst fits (POST /reports).
-async function readBody(req: IncomingMessage, limit = 256 * 1024): Promise<string> {
+class BodyTooLarge extends Error {
+  override name = 'BodyTooLarge';
+}
+
+/** The request body, at most `limit` bytes (the route's, local/web-guard.ts): a chunked body past it is a 413. */
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   let size = 0;
   const chunks: Buffer[] = [];
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new Error('request body too large');
+    if (size > limit) throw new BodyTooLarge();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A real calendar date in the form YYYY-MM-DD (2026-13-45 is not one). */
+function isCalendarDate(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const date = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value);
+}
+
+/** A one-line refusal, with the security headers, that echoes nothing of the request. */
+function refuseWith(res: ServerResponse, status: number, reason: string) {
+  send(res, status, 'text/plain; charset=utf-8', `${reason}\n`);
 }
 
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
@@ -78,8 +95,19 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   const html = (status: number, title: string, body: string) => (res: ServerResponse) =>
     send(res, status, 'text/html; charset=utf-8', page(title, body, config.trust.name));
 
+  let requests = 0;
+  // The port is known once listening (0 picks one); until then nothing is served.
+  let guard: GuardContext | undefined;
   const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const requestId = `r${++requests}`;
+    const method = req.method ?? 'GET';
+    const decoded = decodedPath(req.url ?? '/');
+    if ('status' in decoded) return refuseWith(res, decoded.status, decoded.reason);
+    const { url } = decoded;
+    const policy = routePolicy(method, decoded.path);
+    const refusal = guard ? refuse({ method, target: req.url ?? '/', headers: req.headers }, policy, guard) : { status: 421 as const, reason: 'starting' };
+    if (refusal) return refuseWith(res, refusal.status, refusal.reason);
+    const body = () => readBody(req, policy.maxBody);
     try {
       if (req.method === 'GET' && url.pathname === '/health') {
         const parts = await options.health();
@@ -121,8 +149,9 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       if (options.injectSesEvent && req.method === 'POST' && url.pathname === '/admin/ses-events') {
         let input: unknown;
         try {
-          input = JSON.parse(await readBody(req));
-        } catch {
+          input = JSON.parse(await body());
+        } catch (error) {
+          if (error instanceof BodyTooLarge) throw error;
           return send(res, 400, 'application/json', JSON.stringify({ error: 'the body must be an SES event as JSON' }));
         }
         try {
@@ -133,34 +162,43 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         }
       }
       if (req.method === 'POST' && url.pathname === '/admin/tick') {
-        const body = JSON.parse((await readBody(req)) || '{}') as { today?: unknown };
-        if (body.today !== undefined && (typeof body.today !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(body.today))) {
-          return send(res, 400, 'application/json', JSON.stringify({ error: 'today must be a date in the form YYYY-MM-DD' }));
+        let input: { today?: unknown };
+        try {
+          const parsed: unknown = JSON.parse((await body()) || '{}');
+          if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new SyntaxError('not an object');
+          input = parsed as { today?: unknown };
+        } catch (error) {
+          if (error instanceof BodyTooLarge) throw error;
+          return send(res, 400, 'application/json', JSON.stringify({ error: 'the body must be a JSON object, e.g. {"today":"2026-12-01"}' }));
         }
-        const fired = await options.tick(body.today as string | undefined);
+        if (input.today !== undefined && (typeof input.today !== 'string' || !isCalendarDate(input.today))) {
+          return send(res, 400, 'application/json', JSON.stringify({ error: 'today must be a calendar date in the form YYYY-MM-DD' }));
+        }
+        const fired = await options.tick(input.today as string | undefined);
         return send(res, 200, 'application/json', JSON.stringify({ fired }));
       }
       // The template's HTTP API routes (the acknowledgement links, the intake, the operator
       // console's `GET /` and `GET /{proxy+}`), after the local runtime's own pages above.
-      const matched = options.httpApi ? matchRoute(options.httpApi.routes, req.method ?? 'GET', url.pathname) : null;
+      const matched = options.httpApi ? matchRoute(options.httpApi.routes, method, url.pathname) : null;
       if (matched && options.httpApi) {
         const event = toHttpApiEvent(
           {
-            method: req.method ?? 'GET',
+            method,
             path: url.pathname,
             query: url.search.slice(1),
             headers: req.headers,
-            body: await readBody(req),
+            body: await body(),
             sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
           },
           matched.route,
           matched.pathParameters,
         );
         const result = (await options.httpApi.invoke(matched.route.functionArn, event)) ?? INTEGRATION_FAILURE;
-        const body = result.body ?? '';
+        const responseBody = result.body ?? '';
         const setCookies = result.cookies?.length ? { 'Set-Cookie': result.cookies } : {};
-        res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), ...setCookies, 'Content-Length': Buffer.byteLength(body) });
-        res.end(body);
+        // Every answer carries the security headers, the function's own on top of them.
+        res.writeHead(result.statusCode ?? 200, { ...SECURITY_HEADERS, ...(result.headers as Record<string, string>), ...setCookies, 'Content-Length': Buffer.byteLength(responseBody) });
+        res.end(responseBody);
         return;
       }
       if (req.method === 'GET' && url.pathname === '/') {
@@ -171,15 +209,29 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       }
       return html(404, 'Not found', '<h1>Not found</h1>')(res);
     } catch (error) {
-      options.log(`web: ${req.method} ${url.pathname} failed: ${(error as Error).name}`);
+      if (error instanceof BodyTooLarge) return refuseWith(res, 413, `the body is larger than this route takes (${policy.maxBody} bytes)`);
+      // The route's template and a request id, never the path: an /ack/ path is a person's bearer link.
+      options.log(`web: request ${requestId} to ${policy.template} failed: ${(error as Error).name}`);
       return html(500, 'Something went wrong', '<h1>Something went wrong</h1><p>Please try again later.</p>')(res);
     }
+  });
+  // Node's own answers to requests it cannot parse (headers too large: 431; anything else: 400)
+  // carry the security headers too, and nothing of the request.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const text = `${status.slice(4)}\n`;
+    const headers = Object.entries({ ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)), Connection: 'close' })
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\r\n');
+    socket.end(`HTTP/1.1 ${status}\r\n${headers}\r\n\r\n${text}`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  guard = guardContext(port, config.publicBaseUrl);
   return {
     url: `http://127.0.0.1:${port}`,
     close: () =>
