@@ -123,16 +123,47 @@ export function sqsBatchHandler(work: (event: SQSEvent, context: Context) => Pro
 }
 
 /**
- * An HTTP API (payload v2) handler. Anything unexpected is logged by name and answered
- * with a generic 500 page: callers never see internal errors (middy's rule: only 4xx
- * reach the caller in detail).
+ * The body an HTTP route takes: its content type and size, checked by the handler before
+ * any work, so that the rule holds in AWS as on the local web server (local/web-guard.ts
+ * applies the same limits before routing). A request without a body needs no type.
  */
-export function httpHandler(work: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>) {
+export interface BodyRule {
+  type: 'application/json' | 'application/x-www-form-urlencoded';
+  maxBytes: number;
+}
+
+export function bodyProblem(event: APIGatewayProxyEventV2, rule: BodyRule): { status: 413 | 415; message: string } | null {
+  const raw = event.body ?? '';
+  const size = event.isBase64Encoded ? Buffer.from(raw, 'base64').length : Buffer.byteLength(raw);
+  if (size > rule.maxBytes) return { status: 413, message: `the body must be at most ${rule.maxBytes} bytes` };
+  if (size === 0) return null;
+  const header = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'content-type')?.[1] ?? '';
+  const type = header.split(';')[0]?.trim().toLowerCase();
+  return type === rule.type ? null : { status: 415, message: `Content-Type must be ${rule.type}` };
+}
+
+/** Pages' forms: a confirm button posts an empty or tiny form. */
+const FORM_RULE: BodyRule = { type: 'application/x-www-form-urlencoded', maxBytes: 4 * 1024 };
+
+/**
+ * An HTTP API (payload v2) handler for pages. A POST must be a form within `form`'s size
+ * (413 / 415 page otherwise). Anything unexpected is logged by name and answered with a
+ * generic 500 page: callers never see internal errors (middy's rule: only 4xx reach the
+ * caller in detail), and the log never has the message (it could hold a key value).
+ */
+export function httpHandler(work: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>, form: BodyRule = FORM_RULE) {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use({
+      before: async (request) => {
+        if (request.event.requestContext?.http?.method !== 'POST') return;
+        const problem = bodyProblem(request.event, form);
+        if (!problem) return;
+        logger.info('Request refused', { status: problem.status });
+        return htmlResponse(problem.status, page('Request refused', `<h1>Request refused</h1><p>${problem.message}.</p>`, runtimeConfig().trust.name));
+      },
       onError: async (request) => {
-        logger.error('Request failed', { errorName: request.error?.name, errorMessage: request.error?.message });
+        logger.error('Request failed', { errorName: request.error?.name });
         request.response = htmlResponse(
           500,
           page('Something went wrong', '<h1>Something went wrong</h1><p>Nothing was recorded. Please try the link again in a few minutes.</p>', runtimeConfig().trust.name),
@@ -166,7 +197,7 @@ export function scheduledHandler(work: (now: Date, event: EventBridgeEvent<strin
  * A ContractError is the caller's fault: 400 with the fields named (never their values).
  * Anything else is logged by name and answered with a generic 500: no internal detail.
  */
-export function jsonApiHandler(work: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>) {
+export function jsonApiHandler(work: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>, rule: Omit<BodyRule, 'type'>) {
   const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 => ({
     statusCode,
     headers: { ...SECURITY_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' },
@@ -175,6 +206,12 @@ export function jsonApiHandler(work: (event: APIGatewayProxyEventV2) => Promise<
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use({
+      before: async (request) => {
+        const problem = bodyProblem(request.event, { type: 'application/json', ...rule });
+        if (!problem) return;
+        logger.warn('Request refused', { status: problem.status });
+        return json(problem.status, { error: problem.message, fields: [problem.status === 415 ? 'Content-Type' : 'body'] });
+      },
       onError: async (request) => {
         const error = request.error;
         if (error instanceof ContractError) {

@@ -27,7 +27,7 @@ const { dynamo } = awsClients();
 const cases = new CaseRepository(dynamo, requireEnv('DATA_TABLE_NAME'), requireEnv('NARRATIVE_TABLE_NAME'));
 const events = new EventPublisher(eventBridgeClient(), requireEnv('EVENT_BUS_NAME'));
 
-/** The largest body taken: 20,000 characters of narrative, JSON-escaped at worst, and the other fields. */
+/** The largest body taken: 20,000 characters of narrative, JSON-escaped at worst, and the other fields (413 above it, jsonApiHandler). */
 const MAX_BODY_BYTES = 256 * 1024;
 
 const respond = (statusCode: number, body: unknown) => ({
@@ -39,9 +39,6 @@ const respond = (statusCode: number, body: unknown) => ({
 function bodyOf(event: APIGatewayProxyEventV2): unknown {
   const raw = event.body ?? '';
   const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
-    throw new ContractError(REPORT_NAME, [{ field: 'report', problem: `must be at most ${MAX_BODY_BYTES} bytes` }]);
-  }
   try {
     return JSON.parse(text);
   } catch {
@@ -90,4 +87,4 @@ export const handler = jsonApiHandler(async (event) => {
     return respond(201, { caseId, ...(announced ? {} : { announced: false }) });
   }
   throw new Error('no free case id after 3 attempts');
-});
+}, { maxBytes: MAX_BODY_BYTES });

@@ -290,7 +290,7 @@ describe('(c) the HTTP endpoints', () => {
     expect({ data: (await scanAll(dataTable)).length, ledger: (await scanAll(ledgerTable)).length }).toEqual(before);
   });
 
-  it('POST /reports with random and mutated bodies: 400 naming report fields, never a value; nothing stored', async () => {
+  it('POST /reports with random and mutated bodies: 400 naming report fields (413 naming the body past 256 KB), never a value; nothing stored', async () => {
     const { caseId: _assignedByTheIntake, ...fields } = examples['Breach Reported'] as JsonObject;
     const example: JsonObject = { ...fields, narrative: `${MARK} narrative: a parent posted abuse about a teacher.` };
     const before = { data: (await scanAll(dataTable)).length, narratives: (await scanAll(narrativeTable)).length };
@@ -305,14 +305,35 @@ describe('(c) the HTTP endpoints', () => {
     await fc.assert(
       fc.asyncProperty(bodies, async ({ body, values }) => {
         const res = await intake(httpEvent('POST', '/reports', { body }), lambdaContext('ReportIntake'));
-        expect(res.statusCode).toBe(400);
+        const oversize = Buffer.byteLength(body) > 256 * 1024;
+        expect(res.statusCode).toBe(oversize ? 413 : 400);
         const answer = JSON.parse(String(res.body)) as { error: string; fields: string[] };
         expect(answer.fields.length).toBeGreaterThan(0);
-        for (const f of answer.fields) expect(f === 'report' || f.startsWith('report.')).toBe(true);
+        for (const f of answer.fields) expect(oversize ? f === 'body' : f === 'report' || f.startsWith('report.')).toBe(true);
         for (const v of echoCandidates(values, answer.fields)) expect(String(res.body).includes(v)).toBe(false);
       }),
       { seed: SEED, numRuns: 100 },
     );
+    expect({ data: (await scanAll(dataTable)).length, narratives: (await scanAll(narrativeTable)).length }).toEqual(before);
+  });
+
+  // The same rules as the local web server's (local/web-guard.ts), held by the handlers in AWS.
+  it('POST /reports takes JSON only (415 naming Content-Type), and a POST to /ack/ a small form only; nothing stored', async () => {
+    const { caseId: _assignedByTheIntake, ...fields } = examples['Breach Reported'] as JsonObject;
+    const before = { data: (await scanAll(dataTable)).length, narratives: (await scanAll(narrativeTable)).length };
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', '']) {
+      const event = httpEvent('POST', '/reports', { body: JSON.stringify({ ...fields, narrative: `${MARK} a narrative` }) });
+      event.headers = { ...event.headers, 'content-type': type };
+      const res = await intake(event, lambdaContext('ReportIntake'));
+      expect(res.statusCode, type).toBe(415);
+      expect(JSON.parse(String(res.body))).toMatchObject({ fields: ['Content-Type'] });
+    }
+    const token = 'eyJraWQiOiJrMSJ9.c2lnbmF0dXJl';
+    const asJson = httpEvent('POST', `/ack/${token}`, { token, body: '{"confirm":true}' });
+    expect((await ack(asJson, lambdaContext('Ack'))).statusCode).toBe(415);
+    const big = httpEvent('POST', `/ack/${token}`, { token, body: `a=${'x'.repeat(5_000)}` });
+    big.headers = { ...big.headers, 'content-type': 'application/x-www-form-urlencoded' };
+    expect((await ack(big, lambdaContext('Ack'))).statusCode).toBe(413);
     expect({ data: (await scanAll(dataTable)).length, narratives: (await scanAll(narrativeTable)).length }).toEqual(before);
   });
 });
