@@ -2,18 +2,29 @@
  * Fault injection suite (issue 6 item 1; DESIGN.md "Reliability rules"): the real
  * handlers and the real delivery code against the real local servers (DynamoDB Local,
  * aws-ses-v2-local, fauxqs, started by the integration global setup), with one fault
- * injected per test, each named "fault: …". After recovery every intended email was sent
- * exactly once (the ledger rows `sent` and the SES store agree, one copy per email), except
- * in the crash window SES leaves open (at most one duplicate per email, flagged
- * `possibleDuplicate` on its row); acknowledgement requests and receipts are stored once;
- * whatever could not be processed is `failed` with its reason or in a dead-letter queue.
- * The summary (faults per kind, emails intended / sent / duplicated / lost, rows stored,
- * messages dead-lettered) goes to stderr and test-artifacts/faults-summary.json.
+ * injected per test, each named "fault: …". After recovery every intended email reached
+ * its recipient exactly once, except in the crash window SES leaves open (at most one
+ * duplicate per email, flagged `possibleDuplicate` on its row; an email whose outcome was
+ * unknown twice is `abandoned` for an operator, never sent a third time); acknowledgement
+ * requests and receipts are stored once; whatever SES refused is `failed` with its reason,
+ * whatever could not be processed is in a dead-letter queue.
+ *
+ * The oracle is independent of the code under test: what each test intended comes from its
+ * own input (the emails it recorded, the people it onboarded, the reports it filed: every
+ * person a policy applies to must be told, §1f, §4a.ii), and what was delivered is what the
+ * local SES server stored (support.ts `reconcile`). The ledger only explains what the SES
+ * store shows (a duplicate's flag, a refusal's reason). The summary (faults per kind, emails
+ * intended / delivered / duplicated / lost, rows stored, messages dead-lettered) goes to
+ * stderr and test-artifacts/faults-summary.json.
  */
 import { fileURLToPath } from 'node:url';
 import { InternalServerError, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { type BulkEmailEntry, SendBulkEmailCommand, SESv2Client, SESv2ServiceException } from '@aws-sdk/client-sesv2';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { EmailQueue } from '../../functions/adapters/email-queue.ts';
+import { FanoutQueue } from '../../functions/adapters/fanout-queue.ts';
+import { FanoutRepository } from '../../functions/adapters/fanout-repository.ts';
+import { sweepOwed } from '../../functions/services/sweep-owed.ts';
 import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { londonDate } from '../../functions/domain/dates.ts';
 
@@ -23,7 +34,7 @@ import { LedgerRepository } from '../../functions/adapters/ledger-repository.ts'
 import { type BulkEntry, Mailer, type SendOutcome } from '../../functions/adapters/mailer.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
 import { schoolName } from '../../functions/config/trust-config.ts';
-import type { IntendedEmail } from '../../functions/domain/emails.ts';
+import { deliveryTimings, type IntendedEmail, ledgerKey } from '../../functions/domain/emails.ts';
 import { type DeliveryDeps, deliverEmails } from '../../functions/services/deliver-emails.ts';
 import { EMAIL_MAX_RECEIVE_COUNT } from '../../lib/trust-email.ts';
 import type { BusEvent } from '../../local/event-bus.ts';
@@ -41,12 +52,16 @@ import { createTableLike,
 import { eventually } from '../support/poll.ts';
 import { emailsTo, sesStore } from '../support/ses-store.ts';
 import {
+  consumeAsEventSource,
   consumeWithRedelivery,
   deadLettered,
+  type ExpectedEmail,
   injected,
   ledgerRowsWhere,
   receiveAll,
+  recheckSuite,
   reconcile,
+  refusingMarkSent,
   seededRandom,
   sleep,
   suite,
@@ -55,7 +70,8 @@ import {
 
 const ctx = inject('integration');
 const config = loadTrustConfig();
-const { db, sqs } = localClients(ctx);
+const timings = deliveryTimings(config);
+const { db, dynamodb, sqs } = localClients(ctx);
 const ledgerTable = one(ctx.tables, 'LedgerTable');
 const dataTable = one(ctx.tables, 'DataTable');
 const emailQueue = one(ctx.queues, 'EmailQueue');
@@ -97,7 +113,7 @@ beforeAll(async () => {
       // While delivering, a write after SES accepted (markSent, ':to') that failed for good
       // would be the crash window itself (tested on its own below): there only first
       // attempts fail, and the SDK's retry absorbs them. Claims (before SES) fail freely.
-      const body = typeof request.body === 'string' ? request.body : request.body instanceof Uint8Array ? Buffer.from(request.body).toString() : '';
+      const body = typeof request.body === 'string' ? request.body : request.body instanceof Uint8Array ? new TextDecoder().decode(request.body) : '';
       const isClaim = body.includes('":expected"');
       const eligible = dynamoFaults.phase === 'handlers' || isClaim || attempt === 1;
       // A retried attempt fails more often than a first one (a throttled table stays throttled
@@ -160,8 +176,43 @@ function deliveryDeps(mailer: Mailer, overrides: Partial<DeliveryDeps> = {}): De
   };
 }
 
-const allLedgerRows = () => ledgerRowsWhere(db, ledgerTable, () => true);
-const rowsWithPrefix = (prefix: string) => ledgerRowsWhere(db, ledgerTable, (r) => r.pk.startsWith(`${prefix}#`));
+/** What a test intends when its input is the emails it records itself: one copy at each address. */
+const expectFrom = (emails: readonly IntendedEmail[]): ExpectedEmail[] => emails.map((e) => ({ to: e.to.email, key: e.key }));
+/** Reconciles a test's intended emails (its own input) with the SES store; `repo` only explains flags and refusals. */
+const check = (fault: string, intended: readonly ExpectedEmail[], repo: LedgerRepository = ledger) => reconcile(fault, ctx.endpoints.ses, intended, repo);
+const copiesOf = async (address: string) => (await emailsTo(ctx.endpoints.ses, address)).length;
+const run = Date.now().toString(36);
+let created = 0;
+
+/** A queue of the test's own in fauxqs (attributes as SQS takes them: strings). */
+async function createQueue(purpose: string, attributes: Record<string, string> = {}): Promise<{ url: string; arn: string }> {
+  const out = await sqs.send(new CreateQueueCommand({ QueueName: `faults-${purpose}-${run}-${++created}`, Attributes: attributes }));
+  const url = out.QueueUrl ?? '';
+  const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn ?? '';
+  return { url, arn };
+}
+
+/**
+ * Runs the ledger sweeper (functions/services/sweep-owed.ts) with the real repositories at
+ * `now`, putting what it finds on queues of the test's own, so that the test reads what it
+ * requeued instead of leaving it to whoever drains the email queue next. The sweep's lease
+ * is the test's (the delivery code's leases here are short); its grace is the configuration's.
+ */
+async function sweepAt(now: Date, repos: { ledger: LedgerRepository; dataTable: string }, leaseMs: number): Promise<{ requeued: number; keys: string[] }> {
+  const [emailOut, fanoutOut] = [await createQueue('swept-emails'), await createQueue('swept-fanouts')];
+  const report = await sweepOwed({
+    ledger: repos.ledger,
+    fanouts: new FanoutRepository(db, repos.dataTable),
+    emailQueue: new EmailQueue(sqs, emailOut.url),
+    fanoutQueue: new FanoutQueue(sqs, fanoutOut.url),
+    timings: { leaseMs, queuedGraceMs: timings.queuedGraceMs },
+    now: () => now,
+    limit: 10_000,
+  });
+  const keys = (await receiveAll(sqs, emailOut.url)).flatMap((body) => (JSON.parse(body) as { ledgerKeys: string[] }).ledgerKeys);
+  await receiveAll(sqs, fanoutOut.url);
+  return { requeued: report.requeued, keys };
+}
 const serverError = (name: string, status: number) =>
   new SESv2ServiceException({ name, $fault: status >= 500 ? 'server' : 'client', message: 'injected', $metadata: { httpStatusCode: status } });
 
@@ -183,6 +234,32 @@ function emailQueueEvent(keys: readonly string[], perMessage: number): SQSEvent 
   }
   return { Records: records };
 }
+
+interface OnboardedPerson {
+  staffId: string;
+  givenName: string;
+  familyName: string;
+  email: string;
+}
+
+/**
+ * What onboarding a person at St John's must send, from the test's input: a welcome asking
+ * them to read and confirm the policies (§4a.ii), and a notice to the Head of School to make
+ * them aware of the policy at induction (§1f). The suite's data table holds no people, so
+ * nobody holds Head of School at St John's or Executive Headteacher there: the notice goes to
+ * the trust's integration contact (functions/domain/onboarding.ts `inductionRecipients`),
+ * naming the new person.
+ */
+const onboardingEmails = (people: readonly OnboardedPerson[]) =>
+  people.flatMap((p) => [
+    { to: p.email, subject: 'Welcome to', key: ledgerKey.welcome(p.staffId) },
+    {
+      to: config.integrationContact,
+      subject: 'New at',
+      mentions: `${p.givenName} ${p.familyName}`,
+      key: ledgerKey.inductionNotice(p.staffId, 'integration-contact'),
+    },
+  ]);
 
 describe('fault injection', () => {
   it('fault: SES throttles, fails entries (FAILED / TRANSIENT_FAILURE / rejected) and answers 500 on a share of sends', async () => {
@@ -236,16 +313,16 @@ describe('fault injection', () => {
     }
     expect(pending).toEqual([]);
     const rows = await ledgerRowsWhere(db, ledgerTable, (r) => r.pk.startsWith('fault-ses'));
-    const tally = await reconcile('SES throttles / fails / 500s', ctx.endpoints.ses, rows, await allLedgerRows());
+    const tally = await check('SES throttles / fails / 500s', expectFrom(emails));
     expect(tally.intended).toBe(151);
-    expect(tally.sent).toBe(150);
-    expect(tally.duplicated).toBe(0);
-    expect(tally.lost).toBe(0);
-    expect([...tally.copies.entries()].filter(([a]) => a.startsWith('fault-ses.')).every(([, n]) => n === 1)).toBe(true);
+    // 150 reached their recipients once each; the one SES rejected is failed with its reason, not lost.
+    expect(tally).toMatchObject({ delivered: 150, duplicated: 0, unflaggedDuplicates: 0, lost: 0, failedWithReason: 1 });
+    expect(rows.filter((r) => r.state === 'sent')).toHaveLength(150);
+    expect([...tally.byAddress.entries()].filter(([a]) => a.startsWith('fault-ses.')).every(([, n]) => n === 1)).toBe(true);
     // The permanently rejected email ends `failed` with SES's reason, never sent.
     const rejected = rows.find((r) => r.recipient.startsWith('fault-ses-rejected'));
     expect(rejected).toMatchObject({ state: 'failed', lastError: 'MESSAGE_REJECTED' });
-    expect(tally.copies.get(rejected?.recipient ?? '') ?? 0).toBe(0);
+    expect(tally.byAddress.get(rejected?.recipient ?? '') ?? 0).toBe(0);
     deadLettered('ledger failed: MESSAGE_REJECTED (its message would dead-letter after maxReceiveCount)', 1);
     // A 500 leaves the outcome unknown: those rows were resent once after the lease and are
     // flagged possibleDuplicate, though here SES had sent nothing (a false alarm, never a silent copy).
@@ -302,8 +379,11 @@ describe('fault injection', () => {
     expect(redeliveries).toBeGreaterThan(0);
     const rows = await ledgerRowsWhere(db, ledgerTable, (r) => eventIds.has(r.origin.eventId));
     expect(rows.length).toBeGreaterThanOrEqual(events.length);
-    const tally = await reconcile('DynamoDB throttles / 500s on writes', ctx.endpoints.ses, rows, await allLedgerRows());
-    expect(tally).toMatchObject({ sent: rows.length, duplicated: 0, lost: 0 });
+    const intended = onboardingEmails(events.map((e) => e.detail as OnboardedPerson));
+    const tally = await check('DynamoDB throttles / 500s on writes', intended);
+    expect(tally).toMatchObject({ intended: 24, delivered: 24, duplicated: 0, lost: 0 });
+    // The ledger recorded exactly what the input called for, and every row is sent once.
+    expect(rows.map((r) => r.pk).sort()).toEqual(intended.map((e) => e.key).sort());
     expect(rows.every((r) => r.state === 'sent' && !r.possibleDuplicate)).toBe(true);
     // Each person's acknowledgement requests stored once: the same set for everyone, however often their event was retried.
     const perPerson: number[] = [];
@@ -340,8 +420,8 @@ describe('fault injection', () => {
       again = new Set((await sendEmails(retry)).batchItemFailures.map((f) => f.itemIdentifier));
     }
     expect(again.size).toBe(0);
-    const tally = await reconcile('duplicate queue message', ctx.endpoints.ses, await rowsWithPrefix('fault-dup'), await allLedgerRows());
-    expect(tally).toMatchObject({ intended: 40, sent: 40, duplicated: 0, lost: 0, flaggedDuplicates: 0 });
+    const tally = await check('duplicate queue message', expectFrom(emails));
+    expect(tally).toMatchObject({ intended: 40, delivered: 40, duplicated: 0, lost: 0, flaggedPossibleDuplicate: 0 });
   });
 
   it('fault: a handler times out (remainingMs runs out mid-batch; the rest is handed back unclaimed)', async () => {
@@ -359,8 +439,8 @@ describe('fault injection', () => {
     const second = await deliverEmails(keys, deliveryDeps(mailer));
     expect(second).toMatchObject({ sent: 70, skipped: 50 });
     expect(second.retry.size).toBe(0);
-    const tally = await reconcile('handler timeout (remainingMs)', ctx.endpoints.ses, await rowsWithPrefix('fault-timeout'), await allLedgerRows());
-    expect(tally).toMatchObject({ intended: 120, sent: 120, duplicated: 0, lost: 0 });
+    const tally = await check('handler timeout (remainingMs)', expectFrom(emails));
+    expect(tally).toMatchObject({ intended: 120, delivered: 120, duplicated: 0, lost: 0 });
   });
 
   it('fault: a handler times out during the SES call (Lambda kills it after SES accepted, before the ledger records)', async () => {
@@ -391,8 +471,9 @@ describe('fault injection', () => {
     await sleep(leaseMs + 50);
     const late = await deliverEmails(keys, deps);
     expect(late).toMatchObject({ sent: 1, flaggedDuplicates: 1 });
-    const tally = await reconcile('handler killed after the SES call (crash window)', ctx.endpoints.ses, await rowsWithPrefix('fault-killed'), await allLedgerRows());
-    expect(tally).toMatchObject({ intended: 1, sent: 1, duplicated: 1, unflaggedDuplicates: 0, flaggedDuplicates: 1, lost: 0 });
+    const tally = await check('handler killed after the SES call (crash window)', expectFrom([email]));
+    expect(tally).toMatchObject({ intended: 1, delivered: 1, copies: 2, duplicated: 1, unflaggedDuplicates: 0, flaggedPossibleDuplicate: 1, lost: 0 });
+    expect(await ledger.get(email.key)).toMatchObject({ state: 'sent', possibleDuplicate: true });
   });
 
   it('fault: the event bus retries a target (the same event three times to Staff Onboarded and Policy Acknowledged)', async () => {
@@ -445,8 +526,15 @@ describe('fault injection', () => {
     const receipts = rows.filter((r) => r.templateId === 'receipt');
     expect(receipts).toHaveLength(1);
     suite.rowsStored.receipts += receipts.length;
-    const tally = await reconcile('event bus retries a target', ctx.endpoints.ses, rows, await allLedgerRows());
-    expect(tally).toMatchObject({ sent: rows.length, duplicated: 0, lost: 0 });
+    // The input: one person onboarded (a welcome, §4a.ii; an induction notice, §1f) who then confirmed the policy (a receipt).
+    const intended: ExpectedEmail[] = [
+      ...onboardingEmails([person]),
+      { to: person.email, subject: 'Receipt:', key: ledgerKey.receipt(person.staffId, policy.policyId, policy.version) },
+    ];
+    const tally = await check('event bus retries a target', intended);
+    expect(tally).toMatchObject({ intended: 3, delivered: 3, duplicated: 0, lost: 0 });
+    expect(rows.map((r) => r.pk).sort()).toEqual(intended.map((e) => e.key).sort());
+    expect(rows.every((r) => r.state === 'sent')).toBe(true);
     expect((await emailsTo(ctx.endpoints.ses, person.email)).length).toBe(rows.filter((r) => r.recipient === person.email).length);
   });
 
@@ -507,9 +595,10 @@ describe('fault injection', () => {
     deadLettered('email DLQ (poison message)', dead.length);
   });
 
-  it('fault: THE CRASH WINDOW: a crash after SES accepted a send and before the ledger recorded it', async () => {
+  it('fault: THE CRASH WINDOW: a crash after SES accepted a send and before the ledger recorded it; the abandoned row is never sent again by redelivery, redrive or sweep', async () => {
     const [once, twice] = receiptEmails('fault-crash', 2);
-    if (!once || !twice) throw new Error('no email');
+    const [retryable] = receiptEmails('fault-crash-retry', 1);
+    if (!once || !twice || !retryable) throw new Error('no email');
     /** SES accepts the send; then the process "dies" (a network error, not a 4xx). */
     class CrashingMailer extends Mailer {
       crashes = 0;
@@ -528,7 +617,6 @@ describe('fault injection', () => {
     const leaseMs = 500;
     const deps = deliveryDeps(mailer, { leaseMs });
     const keys = await ledger.recordIntended([once, twice], { detailType: 'test', eventId: 'fault-crash' }, new Date());
-    const copies = async (address: string) => (await emailsTo(ctx.endpoints.ses, address)).length;
 
     // 1. The crash: both accepted by SES, neither recorded. The rows stay `sending`.
     mailer.crashFor = new Set([once.to.email, twice.to.email]);
@@ -536,12 +624,12 @@ describe('fault injection', () => {
     expect(first.sent).toBe(0);
     const afterCrash = await ledger.getMany(keys);
     expect([...afterCrash.values()].map((r) => r.state)).toEqual(['sending', 'sending']);
-    expect([await copies(once.to.email), await copies(twice.to.email)]).toEqual([1, 1]);
+    expect([await copiesOf(once.to.email), await copiesOf(twice.to.email)]).toEqual([1, 1]);
 
     // 2. A retry before the lease ends sends nothing (`wait`).
     const early = await deliverEmails(keys, deps);
     expect(early).toMatchObject({ sent: 0, bulkCalls: 0 });
-    expect([await copies(once.to.email), await copies(twice.to.email)]).toEqual([1, 1]);
+    expect([await copiesOf(once.to.email), await copiesOf(twice.to.email)]).toEqual([1, 1]);
 
     // 3. After the lease: exactly one resend each, flagged. `twice` crashes again.
     await sleep(leaseMs + 50);
@@ -553,19 +641,243 @@ describe('fault injection', () => {
     expect(await ledger.get(once.key)).toMatchObject({ state: 'sent', possibleDuplicate: true });
     expect(await ledger.get(twice.key)).toMatchObject({ state: 'sending', possibleDuplicate: true });
 
-    // 4. A third attempt never resends: abandoned, `failed` with its reason.
+    // 4. A third attempt never resends. Since the ledger sweeper landed this is `abandoned`
+    // (terminal, for an operator to resolve), where it used to be `failed` with the same
+    // reason: `failed` now means only "SES refused it" and is retried by a redrive, which must
+    // never send an email whose outcome was unknown twice.
     await sleep(leaseMs + 50);
     mailer.crashFor = new Set();
     const third = await deliverEmails(keys, deps);
-    expect(third).toMatchObject({ sent: 0, bulkCalls: 0, skipped: 1 });
-    expect(await ledger.get(twice.key)).toMatchObject({ state: 'failed', lastError: 'UNKNOWN_OUTCOME_TWICE', possibleDuplicate: true });
-    expect([await copies(once.to.email), await copies(twice.to.email)]).toEqual([2, 2]);
+    expect(third).toMatchObject({ sent: 0, bulkCalls: 0, skipped: 1, abandoned: 1 });
+    expect(await ledger.get(twice.key)).toMatchObject({ state: 'abandoned', lastError: 'UNKNOWN_OUTCOME_TWICE', possibleDuplicate: true, attempts: 2 });
+    expect([await copiesOf(once.to.email), await copiesOf(twice.to.email)]).toEqual([2, 2]);
 
-    const tally = await reconcile('crash window (SES accepted, ledger not updated)', ctx.endpoints.ses, await rowsWithPrefix('fault-crash'), await allLedgerRows());
-    // At most one duplicate per email, each flagged on its row; nothing lost silently.
-    expect(tally).toMatchObject({ intended: 2, sent: 1, duplicated: 2, unflaggedDuplicates: 0, flaggedDuplicates: 2, lost: 0, failedWithReason: 1 });
+    // 5. Redelivery of the same keys (the message came back): nothing sent, nothing changed.
+    const redelivered = await deliverEmails(keys, deps);
+    injected('sqs.redelivery after an abandon');
+    expect(redelivered).toMatchObject({ sent: 0, bulkCalls: 0, skipped: 2, abandoned: 0 });
+
+    // 6. A sweep past every lease and the grace period, with a row of this test still owed
+    // (`retryable`, recorded now, its queue message not sent yet): the sweep finds that row,
+    // so it did look at the ledger, and never the abandoned one (it left the owed index).
+    await ledger.recordIntended([retryable], { detailType: 'test', eventId: 'fault-crash' }, new Date());
+    const swept = await sweepAt(new Date(Date.now() + timings.queuedGraceMs + 2 * leaseMs), { ledger, dataTable }, leaseMs);
+    expect(swept.keys).toContain(retryable.key);
+    expect(swept.keys).not.toContain(twice.key);
+    expect(swept.keys).not.toContain(once.key);
+
+    // 7. Through the real email sender: the original message's body back on the email queue
+    // (as a DLQ redrive puts it), and the issue's case: the abandoned row in one message with a
+    // row that needs a retry (SES throttles every call of the first invocation, so `retryable`
+    // goes back to `queued` and the message is handed back and redelivered with the abandoned
+    // key in it). It used to come out "attempts 4, now sent".
+    const { awsClients } = await import('../../functions/adapters/runtime.ts');
+    let throttling = true;
+    let throttled = 0;
+    awsClients().ses.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { path?: string };
+        if (throttling && request.path?.includes('outbound-bulk-emails')) {
+          throttled++;
+          injected('ses.ThrottlingException (call, real sender)');
+          throw serverError('ThrottlingException', 400);
+        }
+        return next(args);
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 'sesThrottlesFirstInvocation' },
+    );
+    const queue = new EmailQueue(sqs, emailQueue.url);
+    await queue.enqueue(keys);
+    await queue.enqueue([twice.key, retryable.key]);
+    injected('sqs.redrive of an abandoned row (same body)');
+    let invocations = 0;
+    let drained: { handled: number; redelivered: number };
+    try {
+      drained = await consumeWithRedelivery(sqs, emailQueue, async (event) => {
+        invocations++;
+        try {
+          return await sendEmails(event);
+        } finally {
+          // Disarmed once an invocation has been throttled: the redelivered message goes through.
+          if (throttled > 0) throttling = false;
+        }
+      });
+    } finally {
+      awsClients().ses.middlewareStack.remove('sesThrottlesFirstInvocation');
+    }
+    expect(throttled).toBeGreaterThan(0);
+    // The message with both keys came back at least once, so the abandoned row was decided again in a redelivered batch.
+    expect(drained.redelivered).toBeGreaterThanOrEqual(1);
+    expect(invocations).toBeGreaterThanOrEqual(2);
+
+    // No further copy; the abandoned row is as it was; the row that needed a retry went once.
+    expect([await copiesOf(once.to.email), await copiesOf(twice.to.email), await copiesOf(retryable.to.email)]).toEqual([2, 2, 1]);
+    expect(await ledger.get(twice.key)).toMatchObject({ state: 'abandoned', lastError: 'UNKNOWN_OUTCOME_TWICE', possibleDuplicate: true, attempts: 2 });
+    expect(await ledger.get(once.key)).toMatchObject({ state: 'sent', possibleDuplicate: true, attempts: 2 });
+    expect(await ledger.get(retryable.key)).toMatchObject({ state: 'sent', attempts: 2 });
+    expect((await ledger.get(retryable.key))?.possibleDuplicate).toBeUndefined();
+
+    const tally = await check('crash window (SES accepted, ledger not updated), then redelivery, redrive and sweep', expectFrom([once, twice, retryable]));
+    // At most one duplicate per email, each flagged on its row; nothing lost silently. The
+    // abandoned row used to count as failed with a reason (`failed`, UNKNOWN_OUTCOME_TWICE):
+    // now it is `abandoned`, and it is not a refusal anyway: both its copies reached SES.
+    expect(tally).toMatchObject({ intended: 3, delivered: 3, copies: 5, duplicated: 2, unflaggedDuplicates: 0, flaggedPossibleDuplicate: 2, lost: 0, failedWithReason: 0, abandoned: 1 });
     // One crash in the first bulk call (both emails), one in the resend of the second.
     expect(mailer.crashes).toBe(2);
+  });
+
+  it('fault: markSent refused for good (a wrapped DynamoDB client: the local server cannot refuse one row): sent once, resent once flagged, then abandoned; no redelivery or sweep sends it again', async () => {
+    // A ledger table of the test's own (a copy of the template's), so that the sweeps below
+    // see exactly this test's rows; a copy of the data table for the sweep's fan-out half.
+    const ownLedger = `faults-marksent-ledger-${run}`;
+    const ownData = `faults-marksent-data-${run}`;
+    await createTableLike(dynamodb, ledgerTable, ownLedger);
+    await createTableLike(dynamodb, dataTable, ownData);
+    const [stuck, control, late] = receiptEmails('fault-marksent', 3);
+    if (!stuck || !control || !late) throw new Error('no email');
+    const refusals: string[] = [];
+    const real = new LedgerRepository(db, ownLedger);
+    const refusing = new LedgerRepository(
+      refusingMarkSent(db, new Set([stuck.key]), (operation) => {
+        refusals.push(operation);
+        injected(`dynamodb.markSent refused for good (wrapped client, ${operation})`);
+      }),
+      ownLedger,
+    );
+    const leaseMs = 500;
+    const deps = deliveryDeps(new Mailer(plainSes(), mailerOptions), { ledger: refusing, leaseMs });
+    const repos = { ledger: real, dataTable: ownData };
+    const origin = { detailType: 'test', eventId: 'fault-marksent' };
+    await real.recordIntended([stuck, control], origin, new Date());
+
+    // 1. Both in one bulk call; the transaction that marks them sent is refused for `stuck`
+    // (TransactWriteItems), and so is its own write after the fallback (UpdateItem). SES took
+    // both: `control` is recorded `sent`, `stuck` stays `sending`.
+    await deliverEmails([stuck.key, control.key], deps);
+    expect(refusals).toEqual(['TransactWriteItems', 'UpdateItem']);
+    expect(await real.get(stuck.key)).toMatchObject({ state: 'sending', attempts: 1 });
+    expect((await real.get(stuck.key))?.possibleDuplicate).toBeUndefined();
+    expect(await real.get(control.key)).toMatchObject({ state: 'sent' });
+    expect([await copiesOf(stuck.to.email), await copiesOf(control.to.email)]).toEqual([1, 1]);
+
+    // 2. Within the lease a redelivery waits.
+    const early = await deliverEmails([stuck.key], deps);
+    expect(early).toMatchObject({ sent: 0, bulkCalls: 0 });
+    expect(early.retry.has(stuck.key)).toBe(true);
+
+    // 3. After the lease the sweeper finds it (sending past its lease) and requeues it. As the
+    // code stands the sweeper is the only way back here: markSentMany's per-row fallback
+    // (functions/adapters/ledger-repository.ts) swallows the refused write, so the first
+    // delivery counted `stuck` as sent and handed nothing back (its message would be deleted).
+    // Not asserted: handing it back would be better, and this test passes either way.
+    // The resend goes out once, flagged, and its markSent (UpdateItem) is refused again: the
+    // invocation fails and the row stays `sending`.
+    await sleep(leaseMs + 50);
+    const firstSweep = await sweepAt(new Date(Date.now() + timings.queuedGraceMs), repos, leaseMs);
+    expect(firstSweep.keys).toEqual([stuck.key]);
+    await expect(deliverEmails(firstSweep.keys, deps)).rejects.toMatchObject({ name: 'ValidationException' });
+    expect(refusals).toEqual(['TransactWriteItems', 'UpdateItem', 'UpdateItem']);
+    expect(await real.get(stuck.key)).toMatchObject({ state: 'sending', possibleDuplicate: true, attempts: 2 });
+    expect(await copiesOf(stuck.to.email)).toBe(2);
+
+    // 4. After the next lease: abandoned, nothing sent.
+    await sleep(leaseMs + 50);
+    const third = await deliverEmails([stuck.key], deps);
+    expect(third).toMatchObject({ sent: 0, bulkCalls: 0, abandoned: 1 });
+    expect(await real.get(stuck.key)).toMatchObject({ state: 'abandoned', lastError: 'UNKNOWN_OUTCOME_TWICE', possibleDuplicate: true, attempts: 2 });
+
+    // 5. A redelivery, and a sweep past every lease with another row of this test owed
+    // (`late`, whose message was lost): the sweep requeues `late` only, and delivering what it
+    // requeued sends `late` once and nothing more to `stuck`.
+    const redelivered = await deliverEmails([stuck.key, control.key], deps);
+    expect(redelivered).toMatchObject({ sent: 0, bulkCalls: 0, skipped: 2 });
+    await real.recordIntended([late], origin, new Date());
+    const lastSweep = await sweepAt(new Date(Date.now() + timings.queuedGraceMs + 2 * leaseMs), repos, leaseMs);
+    expect(lastSweep.keys).toEqual([late.key]);
+    expect(await deliverEmails(lastSweep.keys, deps)).toMatchObject({ sent: 1 });
+    expect(refusals).toHaveLength(3);
+
+    // The person got exactly two copies; the row is flagged and abandoned, attempts unchanged.
+    expect(await copiesOf(stuck.to.email)).toBe(2);
+    expect(await real.get(stuck.key)).toMatchObject({ state: 'abandoned', possibleDuplicate: true, attempts: 2 });
+    const tally = await check('markSent refused for good (wrapped DynamoDB client)', expectFrom([stuck, control, late]), real);
+    expect(tally).toMatchObject({ intended: 3, delivered: 3, copies: 4, duplicated: 1, unflaggedDuplicates: 0, lost: 0, failedWithReason: 0, abandoned: 1 });
+  });
+
+  it("fault: a crashed sender's message against the queue's real visibility timeout and the lease (a fauxqs queue scaled down): it survives until the lease ends, then the row is resent flagged, not dead-lettered", async () => {
+    // The real values: the email queue as provisioned from the synthesized template, and the
+    // lease from the trust configuration (test/infra/lease-timing.test.ts checks them there).
+    const attributes = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: emailQueue.url, AttributeNames: ['VisibilityTimeout', 'RedrivePolicy'] }))).Attributes ?? {};
+    const realVisibilityS = Number(attributes.VisibilityTimeout);
+    const maxReceiveCount = Number((JSON.parse(attributes.RedrivePolicy ?? '{}') as { maxReceiveCount?: number | string }).maxReceiveCount);
+    expect(realVisibilityS).toBeGreaterThan(0);
+    expect(maxReceiveCount).toBeGreaterThan(0);
+    // SQS takes whole seconds: the scaled visibility timeout is 2 s, and the lease is scaled by the same factor.
+    const visibilityS = 2;
+    const scale = realVisibilityS / visibilityS;
+    const leaseMs = timings.leaseMs / scale;
+    const receivesWithinLease = Math.ceil(leaseMs / (visibilityS * 1000));
+    expect(receivesWithinLease).toBe(Math.ceil(timings.leaseMs / (realVisibilityS * 1000)));
+    expect(receivesWithinLease).toBeLessThanOrEqual(maxReceiveCount - 1);
+    process.stderr.write(
+      `[faults] visibility: real ${realVisibilityS} s, lease ${timings.leaseMs / 1000} s, maxReceiveCount ${maxReceiveCount}; scaled by 1/${scale}: ${visibilityS} s, lease ${Math.round(leaseMs)} ms\n`,
+    );
+
+    const dlq = await createQueue('visibility-dlq');
+    const queue = await createQueue('visibility', {
+      VisibilityTimeout: String(visibilityS),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount }),
+    });
+    const [email] = receiptEmails('fault-visibility', 1);
+    if (!email) throw new Error('no email');
+    const keys = await ledger.recordIntended([email], { detailType: 'test', eventId: 'fault-visibility' }, new Date());
+    await new EmailQueue(sqs, queue.url).enqueue(keys);
+
+    /** SES accepts the send, then the answer never comes back: the invocation times out. */
+    class HangingMailer extends Mailer {
+      hang = true;
+      override async sendBulk(templateName: string, entries: readonly BulkEntry[]): Promise<SendOutcome[]> {
+        const outcomes = await super.sendBulk(templateName, entries);
+        if (this.hang) return new Promise<SendOutcome[]>(() => {});
+        return outcomes;
+      }
+    }
+    const mailer = new HangingMailer(plainSes(), mailerOptions);
+    const deps = deliveryDeps(mailer, { leaseMs });
+    const reports: { sent: number; flaggedDuplicates: number; waited: boolean }[] = [];
+    // The email sender's handling of a batch (functions/handlers/email-sender.ts), with the scaled lease.
+    const consumer = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+      const byKey = new Map<string, string>();
+      for (const r of event.Records) for (const key of (JSON.parse(r.body) as { ledgerKeys: string[] }).ledgerKeys) byKey.set(key, r.messageId);
+      if (mailer.hang) {
+        const outcome = await Promise.race([deliverEmails([...byKey.keys()], deps).then(() => 'finished'), sleep(300).then(() => 'Task timed out')]);
+        mailer.hang = false;
+        injected('lambda.timeout (crashed sender; the message waits for the visibility timeout)');
+        throw new Error(outcome);
+      }
+      const report = await deliverEmails([...byKey.keys()], deps);
+      reports.push({ sent: report.sent, flaggedDuplicates: report.flaggedDuplicates, waited: report.retry.size > 0 && report.bulkCalls === 0 });
+      return { batchItemFailures: [...new Set([...report.retry].map((k) => byKey.get(k) ?? ''))].map((id) => ({ itemIdentifier: id })) };
+    };
+    const receives = await consumeAsEventSource(sqs, queue, consumer, {
+      done: (rs) => rs.some((r) => r.outcome === 'deleted'),
+      deadlineMs: (maxReceiveCount + 1) * visibilityS * 1000 + leaseMs,
+    });
+    process.stderr.write(`[faults] visibility: receives ${JSON.stringify(receives)}\n`);
+
+    // The crashed invocation, then a receive per visibility timeout while the row is within its
+    // lease (each `wait`, handed back), then the one after the lease: resent flagged, deleted.
+    expect(receives.map((r) => r.outcome)).toEqual(['invocation failed', ...Array(receivesWithinLease - 1).fill('handed back'), 'deleted']);
+    expect(receives.map((r) => r.receiveCount)).toEqual(Array.from({ length: receivesWithinLease + 1 }, (_, i) => i + 1));
+    expect(receives.at(-1)?.receiveCount ?? Infinity).toBeLessThanOrEqual(maxReceiveCount);
+    for (const r of receives.slice(0, -1)) expect(r.atMs).toBeLessThan(leaseMs);
+    expect(receives.at(-1)?.atMs ?? 0).toBeGreaterThanOrEqual(leaseMs);
+    for (const r of receives.slice(1)) expect(r.atMs).toBeGreaterThanOrEqual(((r.receiveCount - 1) * visibilityS - 0.1) * 1000);
+    expect(reports).toEqual([...Array(receivesWithinLease - 1).fill({ sent: 0, flaggedDuplicates: 0, waited: true }), { sent: 1, flaggedDuplicates: 1, waited: false }]);
+    expect(await receiveAll(sqs, dlq.url)).toEqual([]);
+    expect(await ledger.get(email.key)).toMatchObject({ state: 'sent', possibleDuplicate: true, attempts: 2 });
+    const tally = await check("crashed sender against the queue's visibility timeout and the lease (scaled)", expectFrom([email]));
+    expect(tally).toMatchObject({ intended: 1, delivered: 1, copies: 2, duplicated: 1, unflaggedDuplicates: 0, lost: 0 });
   });
 
   // The email sender's SES client makes one attempt only (functions/adapters/runtime.ts,
@@ -594,31 +906,19 @@ describe('fault injection', () => {
     awsClients().ses.middlewareStack.remove('sesAcceptedThen500');
     // The message goes back for a later try; the one email SES took is not sent again.
     expect(response.batchItemFailures).toHaveLength(1);
-    const rows = await rowsWithPrefix('fault-sdkretry');
+    const rows = await ledgerRowsWhere(db, ledgerTable, (r) => r.pk.startsWith('fault-sdkretry#'));
     expect(rows.map((r) => r.state)).toEqual(['sending']);
     // SES holds exactly the one copy it accepted: nothing was sent again behind the ledger's back.
     const copies = (await sesStore(ctx.endpoints.ses)).filter((e) => e.destination.to.includes('fault-sdkretry.0@example.org'));
     expect(copies).toHaveLength(1);
-  });
-
-  it('reports: the SES store and the ledger agree overall', async () => {
-    const all = await ledgerRowsWhere(db, ledgerTable, () => true);
-    const sentIds = new Set(all.filter((r) => r.state === 'sent').map((r) => r.messageId));
-    const stored = await sesStore(ctx.endpoints.ses);
-    // Every row recorded `sent` is in the SES store under its message id.
-    const storedIds = new Set(stored.map((e) => e.messageId));
-    expect([...sentIds].every((id) => storedIds.has(id ?? ''))).toBe(true);
-    // Every stored copy belongs to a row: the ones without a `sent` row are the flagged crash-window
-    // copies, and the copies of rows still `sending` (SES took them; the lease has not run out yet).
-    const unmatched = stored.filter((e) => !sentIds.has(e.messageId)).length;
-    const flaggedDuplicates = suite.perFault.reduce((n, f) => n + f.duplicated, 0);
-    const stillSending = all.filter((r) => r.state === 'sending').length;
-    expect(unmatched).toBe(flaggedDuplicates + all.filter((r) => r.lastError === 'UNKNOWN_OUTCOME_TWICE').length + stillSending);
+    // Delivered once (the row stays `sending` until the lease decides; within this suite it never runs out).
+    const tally = await check('SES accepted and answered 500 (no SDK retry)', expectFrom(emails));
+    expect(tally).toMatchObject({ intended: 1, delivered: 1, copies: 1, duplicated: 0, lost: 0 });
   });
 });
 
 
-// After the overall check above: this test's emails are reconciled on their own.
+// The breach test's emails are reconciled on their own, before the whole suite is checked below.
 describe('fault injection: breach cases', () => {
   it('fault: breach intake and Breach Reported under DynamoDB write faults and a retried target: each case stored once, each notice sent once', async () => {
     // The cases get their own data table (a copy of the template's) seeded with the demo trust,
@@ -755,7 +1055,39 @@ describe('fault injection: breach cases', () => {
       expect(copies.sort()).toEqual(expectedTo);
       expect(rows.filter((r) => r.origin.eventId === `breach-reported-${caseId}`).map((r) => r.recipient).sort()).toEqual(expectedTo);
     }
-    const tally = await reconcile('breach intake + Breach Reported under DynamoDB faults, target retried', ctx.endpoints.ses, rows, await allLedgerRows());
-    expect(tally).toMatchObject({ intended: 10, sent: 10, duplicated: 0, lost: 0, flaggedDuplicates: 0 });
+    // The input: five reports at St Mary's, whose DSL and deputy DSL (the demo directory this test seeded) are told of each case (§5e).
+    const dsls = [
+      { staffId: 'SM-DSL', email: 'thomas.reid@stmarys.example.org' },
+      { staffId: 'SM-DDSL', email: 'fatima.hussain@stmarys.example.org' },
+    ];
+    const intended: ExpectedEmail[] = caseIds.flatMap((caseId) => dsls.map((d) => ({ to: d.email, mentions: caseId, key: ledgerKey.caseNotice(caseId, d.staffId) })));
+    const tally = await check('breach intake + Breach Reported under DynamoDB faults, target retried', intended);
+    expect(tally).toMatchObject({ intended: 10, delivered: 10, duplicated: 0, lost: 0, flaggedPossibleDuplicate: 0 });
+    expect(rows.map((r) => r.pk).sort()).toEqual(intended.map((e) => e.key).sort());
+  });
+});
+
+// Last: the whole suite against the SES store, once every fault (and every sweep and redrive) has run.
+describe('fault injection: the whole suite', () => {
+  // This replaces "the SES store and the ledger agree overall", which compared two counts
+  // computed from the same store and the ledger's own rows. The per-test reconciles already
+  // check each intended email's copies when the test ends; this adds what they cannot see:
+  // a later fault sending an earlier test's email again, and a copy that reaches any address
+  // the suite intended (shared ones too, like the integration contact) that no test's input
+  // explains.
+  it('reports: every intended email of the suite still has the copies its test counted, and every copy to the suite\'s addresses is one intended email', async () => {
+    const { checked, changed, unexplained, ambiguous } = await recheckSuite(ctx.endpoints.ses);
+    expect(checked).toBe(suite.perFault.reduce((n, f) => n + f.intended, 0));
+    expect(changed).toEqual([]);
+    expect(unexplained).toEqual([]);
+    expect(ambiguous).toEqual([]);
+    // Over the whole suite: nothing lost, and every duplicate on a row flagged possibleDuplicate.
+    expect(suite.perFault.reduce((n, f) => n + f.lost, 0)).toBe(0);
+    expect(suite.perFault.reduce((n, f) => n + f.unflaggedDuplicates, 0)).toBe(0);
+    // Kept from the old check: the ledger never claims a copy SES does not hold (every row
+    // recorded `sent` is in the SES store under its message id).
+    const sentIds = (await ledgerRowsWhere(db, ledgerTable, (r) => r.state === 'sent')).map((r) => r.messageId ?? '');
+    const storedIds = new Set((await sesStore(ctx.endpoints.ses)).map((e) => e.messageId));
+    expect(sentIds.filter((id) => !storedIds.has(id))).toEqual([]);
   });
 });
