@@ -250,40 +250,56 @@ export class LedgerRepository {
     }));
   }
 
-  /** sending → sent for many rows in one TransactWriteItems call, each conditional on `sending`. */
-  async markSentMany(sent: readonly { key: string; messageId: string }[], now: Date): Promise<void> {
-    if (sent.length === 0) return;
-    if (sent.length === 1 || sent.length > 100) {
-      await Promise.all(sent.map((s) => this.markSent(s.key, s.messageId, now)));
-      return;
+  /**
+   * sending → sent for many rows in one TransactWriteItems call, each conditional on the
+   * claim it was sent under (`since`: still `sending` since that claim). Returns the keys
+   * whose record could not be written for another reason than that condition (the caller
+   * hands their message back: the row stays `sending` and the lease decides). A row whose
+   * condition fails was re-claimed by another sender after this one's lease ran out: its
+   * state is theirs to record.
+   */
+  async markSentMany(sent: readonly { key: string; messageId: string; since?: string }[], now: Date): Promise<string[]> {
+    if (sent.length === 0) return [];
+    if (sent.length > 1 && sent.length <= 100) {
+      try {
+        await this.db.send(
+          new TransactWriteCommand({
+            TransactItems: sent.map((s) => ({
+              Update: { TableName: this.table, ...this.transitionUpdate(s.key, 'sent', now, { messageId: s.messageId, sentAt: now.toISOString() }, s.since) },
+            })),
+          }),
+        );
+        return [];
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) return sent.map((s) => s.key);
+      }
     }
-    try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: sent.map((s) => ({
-            Update: { TableName: this.table, ...this.transitionUpdate(s.key, 'sent', now, { messageId: s.messageId, sentAt: now.toISOString() }) },
-          })),
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      await Promise.all(sent.map((s) => this.markSent(s.key, s.messageId, now).catch(() => undefined)));
-    }
+    const failed = await Promise.all(
+      sent.map(async (s) => {
+        try {
+          await this.markSent(s.key, s.messageId, now, s.since);
+          return null;
+        } catch {
+          return s.key;
+        }
+      }),
+    );
+    return failed.filter((k): k is string => k !== null);
   }
 
-  /** sending → sent, recording the SES message id. */
-  markSent(key: string, messageId: string, now: Date): Promise<void> {
-    return this.transition(key, 'sent', now, { messageId, sentAt: now.toISOString() });
+  /** sending → sent, recording the SES message id. False when the row is no longer held by that claim. */
+  markSent(key: string, messageId: string, now: Date, since?: string): Promise<boolean> {
+    return this.transition(key, 'sent', now, { messageId, sentAt: now.toISOString() }, since);
   }
 
   /** sending → queued: SES refused it in a way worth retrying, so it was not sent. */
-  release(key: string, code: string, now: Date): Promise<void> {
-    return this.transition(key, 'queued', now, { lastError: code });
+  release(key: string, code: string, now: Date, since?: string): Promise<boolean> {
+    return this.transition(key, 'queued', now, { lastError: code }, since);
   }
 
   /** sending → failed: SES refused it; an operator can redrive it once the cause is fixed. */
-  markFailed(key: string, code: string, now: Date): Promise<void> {
-    return this.transition(key, 'failed', now, { lastError: code });
+  markFailed(key: string, code: string, now: Date, since?: string): Promise<boolean> {
+    return this.transition(key, 'failed', now, { lastError: code }, since);
   }
 
   /**
@@ -411,26 +427,35 @@ export class LedgerRepository {
     }
   }
 
-  private async transition(key: string, to: LedgerState, now: Date, fields: Record<string, string>): Promise<void> {
-    await this.db.send(new UpdateCommand({ TableName: this.table, ...this.transitionUpdate(key, to, now, fields) }));
+  private async transition(key: string, to: LedgerState, now: Date, fields: Record<string, string>, since?: string): Promise<boolean> {
+    try {
+      await this.db.send(new UpdateCommand({ TableName: this.table, ...this.transitionUpdate(key, to, now, fields, since) }));
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   /**
-   * The conditional update that moves a row out of `sending`. A row that is no longer owed
-   * (`sent`, `failed`) leaves the `owed` index in the same write.
+   * The conditional update that moves a row out of `sending`: still `sending`, and with
+   * `since`, still under that claim (a sender whose lease ran out and whose row another
+   * sender claimed since must not record over it). A row that is no longer owed (`sent`,
+   * `failed`) leaves the `owed` index in the same write.
    */
-  private transitionUpdate(key: string, to: LedgerState, now: Date, fields: Record<string, string>) {
+  private transitionUpdate(key: string, to: LedgerState, now: Date, fields: Record<string, string>, since?: string) {
     const names = Object.keys(fields);
     const owed = to === 'queued' || to === 'sending';
     return {
       Key: { pk: key },
       UpdateExpression: `SET #state = :to, updatedAt = :now${names.map((n) => `, #${n} = :${n}`).join('')}${owed ? '' : ' REMOVE owedShard, owedSince'}`,
-      ConditionExpression: '#state = :sending',
+      ConditionExpression: since === undefined ? '#state = :sending' : '#state = :sending AND sendingSince = :since',
       ExpressionAttributeNames: { '#state': 'state', ...Object.fromEntries(names.map((n) => [`#${n}`, n])) },
       ExpressionAttributeValues: {
         ':to': to,
         ':now': now.toISOString(),
         ':sending': 'sending',
+        ...(since === undefined ? {} : { ':since': since }),
         ...Object.fromEntries(names.map((n) => [`:${n}`, fields[n]])),
       },
     };

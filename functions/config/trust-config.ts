@@ -116,7 +116,10 @@ const common = {
    */
   delivery: z
     .strictObject({
-      leaseSeconds: z.number().int().min(90).max(3_600).optional(),
+      // At most 330 s: the email queue hides a message 182 s and dead-letters it after 5 receives,
+      // so a crashed send, resent and crashed again, is abandoned before its message is dead-lettered
+      // (test/infra/lease-timing.test.ts).
+      leaseSeconds: z.number().int().min(90).max(330).optional(),
       sweepEveryMinutes: z.number().int().min(1).max(60).optional(),
       queuedGraceSeconds: z.number().int().min(30).max(86_400).optional(),
     })

@@ -110,28 +110,33 @@ export async function deliverEmails(keys: readonly string[], deps: DeliveryDeps)
         for (const row of claimed) {
           // Refused outright: nothing was sent, so the rows go back to queued. Otherwise the
           // outcome is unknown: the rows stay `sending` and the lease decides later.
-          if (refused) await deps.ledger.release(row.pk, code, deps.now());
+          if (refused) await deps.ledger.release(row.pk, code, deps.now(), row.sendingSince);
           report.retry.add(row.pk);
         }
         continue;
       }
-      const sent: { key: string; messageId: string }[] = [];
+      // Each outcome is recorded under the claim it was sent with (`sendingSince`).
+      const sent: { key: string; messageId: string; since?: string }[] = [];
       await Promise.all(
         claimed.map(async (row, i) => {
           const outcome = outcomes[i];
           if (outcome?.status === 'sent') {
-            sent.push({ key: row.pk, messageId: outcome.messageId });
+            sent.push({ key: row.pk, messageId: outcome.messageId, ...(row.sendingSince ? { since: row.sendingSince } : {}) });
           } else if (outcome?.status === 'failed') {
-            await deps.ledger.markFailed(row.pk, outcome.code, deps.now());
+            await deps.ledger.markFailed(row.pk, outcome.code, deps.now(), row.sendingSince);
             report.retry.add(row.pk);
           } else {
-            await deps.ledger.release(row.pk, outcome?.code ?? 'NO_RESULT', deps.now());
+            await deps.ledger.release(row.pk, outcome?.code ?? 'NO_RESULT', deps.now(), row.sendingSince);
             report.retry.add(row.pk);
           }
         }),
       );
-      await deps.ledger.markSentMany(sent, deps.now());
-      report.sent += sent.length;
+      // SES took these; a record that could not be written leaves the row `sending`: its
+      // message goes back, and the lease decides (never a silent loss of the message).
+      const unrecorded = await deps.ledger.markSentMany(sent, deps.now());
+      for (const key of unrecorded) report.retry.add(key);
+      if (unrecorded.length > 0) deps.log('SES accepted emails whose sent record failed', { emails: unrecorded.length });
+      report.sent += sent.length - unrecorded.length;
     }
   }
   return report;

@@ -753,8 +753,12 @@ describe('fault injection', () => {
     // 1. Both in one bulk call; the transaction that marks them sent is refused for `stuck`
     // (TransactWriteItems), and so is its own write after the fallback (UpdateItem). SES took
     // both: `control` is recorded `sent`, `stuck` stays `sending`.
-    await deliverEmails([stuck.key, control.key], deps);
+    const first = await deliverEmails([stuck.key, control.key], deps);
     expect(refusals).toEqual(['TransactWriteItems', 'UpdateItem']);
+    // SES took it but its record failed: its message is handed back (the row stays `sending`
+    // and the lease decides), never counted sent nor dropped.
+    expect(first).toMatchObject({ sent: 1 });
+    expect([...first.retry]).toEqual([stuck.key]);
     expect(await real.get(stuck.key)).toMatchObject({ state: 'sending', attempts: 1 });
     expect((await real.get(stuck.key))?.possibleDuplicate).toBeUndefined();
     expect(await real.get(control.key)).toMatchObject({ state: 'sent' });
@@ -765,17 +769,15 @@ describe('fault injection', () => {
     expect(early).toMatchObject({ sent: 0, bulkCalls: 0 });
     expect(early.retry.has(stuck.key)).toBe(true);
 
-    // 3. After the lease the sweeper finds it (sending past its lease) and requeues it. As the
-    // code stands the sweeper is the only way back here: markSentMany's per-row fallback
-    // (functions/adapters/ledger-repository.ts) swallows the refused write, so the first
-    // delivery counted `stuck` as sent and handed nothing back (its message would be deleted).
-    // Not asserted: handing it back would be better, and this test passes either way.
-    // The resend goes out once, flagged, and its markSent (UpdateItem) is refused again: the
-    // invocation fails and the row stays `sending`.
+    // 3. After the lease the sweeper finds it too (sending past its lease) and requeues it.
+    // The resend goes out once, flagged, and its markSent (UpdateItem) is refused again: handed
+    // back once more, the row stays `sending`.
     await sleep(leaseMs + 50);
     const firstSweep = await sweepAt(new Date(Date.now() + timings.queuedGraceMs), repos, leaseMs);
     expect(firstSweep.keys).toEqual([stuck.key]);
-    await expect(deliverEmails(firstSweep.keys, deps)).rejects.toMatchObject({ name: 'ValidationException' });
+    const resend = await deliverEmails(firstSweep.keys, deps);
+    expect(resend).toMatchObject({ sent: 0, flaggedDuplicates: 1 });
+    expect([...resend.retry]).toEqual([stuck.key]);
     expect(refusals).toEqual(['TransactWriteItems', 'UpdateItem', 'UpdateItem']);
     expect(await real.get(stuck.key)).toMatchObject({ state: 'sending', possibleDuplicate: true, attempts: 2 });
     expect(await copiesOf(stuck.to.email)).toBe(2);

@@ -202,6 +202,27 @@ describe('the ledger sweeper', () => {
     });
   });
 
+  it('a sender that finishes after its lease cannot record over the claim of the sender that took the row over', async () => {
+    const email = receipt(0, 'late');
+    const longAgo = new Date(Date.now() - 2 * timings.leaseMs);
+    await ledger.recordIntended([email], { detailType: 'Policy Updated', eventId: run }, longAgo);
+    const row = await ledger.get(email.key);
+    if (!row) throw new Error('not recorded');
+    const late = await ledger.claim(row, longAgo, false);
+    if (!late) throw new Error('not claimed');
+    // Its lease ran out: another sender resent it, flagged, and is still at it.
+    const current = await ledger.claim(late, new Date(), true);
+    if (!current) throw new Error('not re-claimed');
+    // The late sender's answers come back now: none of them is recorded.
+    expect(await ledger.release(email.key, 'Throttling', new Date(), late.sendingSince)).toBe(false);
+    expect(await ledger.markFailed(email.key, 'MessageRejected', new Date(), late.sendingSince)).toBe(false);
+    expect(await ledger.markSentMany([{ key: email.key, messageId: 'late-1', since: late.sendingSince }, { key: `${email.key}#none`, messageId: 'x', since: 'x' }], new Date())).toEqual([]);
+    expect(await ledger.get(email.key)).toMatchObject({ state: 'sending', sendingSince: current.sendingSince, possibleDuplicate: true });
+    // The current sender's record goes in.
+    expect(await ledger.markSent(email.key, 'current-1', new Date(), current.sendingSince)).toBe(true);
+    expect(await ledger.get(email.key)).toMatchObject({ state: 'sent', messageId: 'current-1' });
+  });
+
   it('queues again a school fan-out whose message was lost, and leaves one whose worker holds the lease', async () => {
     const policyId = `sweep-${run.slice(-6)}`;
     const created = new Date(Date.now() - timings.queuedGraceMs - MIN);
