@@ -54,8 +54,11 @@ export const handler = eventBridgeHandler('Policy Updated', async (detail, event
 
   let superseded = 0;
   if (version.change === 'substantive') {
+    // Batched and resumable (RequestRepository.supersedePending): a redelivery finds only what is still pending.
+    const started = Date.now();
     const older = (await policies.listVersions(detail.policyId)).filter((v) => v.version < version.version);
     for (const v of older) superseded += await requests.supersedePending(detail.policyId, v.version, version.version);
+    logger.info('Older pending requests superseded', { superseded, olderVersions: older.length, durationMs: Date.now() - started });
   }
 
   const schools = [...config.schools.map((s) => s.id), TRUST_SCHOOL_ID];
