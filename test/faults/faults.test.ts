@@ -33,7 +33,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LedgerRepository } from '../../functions/adapters/ledger-repository.ts';
 import { type BulkEntry, Mailer, type SendOutcome } from '../../functions/adapters/mailer.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
-import { schoolName } from '../../functions/config/trust-config.ts';
 import { deliveryTimings, type IntendedEmail, ledgerKey } from '../../functions/domain/emails.ts';
 import { type DeliveryDeps, deliverEmails } from '../../functions/services/deliver-emails.ts';
 import { EMAIL_MAX_RECEIVE_COUNT } from '../../lib/trust-email.ts';
@@ -67,6 +66,7 @@ import {
   suite,
   writeSummary,
 } from './support.ts';
+import { testReceiptEmails } from '../support/fixtures.ts';
 
 const ctx = inject('integration');
 const config = loadTrustConfig();
@@ -146,20 +146,7 @@ const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const plainSes = () => new SESv2Client({ endpoint: ctx.endpoints.ses, region: ctx.region, credentials, maxAttempts: 1 });
 
 function receiptEmails(prefix: string, count: number): IntendedEmail[] {
-  return Array.from({ length: count }, (_, i) => ({
-    key: `${prefix}#${i}`,
-    templateId: 'receipt' as const,
-    to: { email: `${prefix}.${i}@example.org`, staffId: `${prefix.toUpperCase()}-${i}` },
-    data: {
-      givenName: `Person ${i}`,
-      trustName: config.trust.name,
-      schoolName: schoolName(config, 'st-marys'),
-      policyTitle: policy.title,
-      version: 1,
-      acknowledgedOn: '25 November 2026 at 10:00',
-      documentUrl: 'http://127.0.0.1:3000/policies/use-of-social-media/v1',
-    },
-  }));
+  return testReceiptEmails(prefix, count, config);
 }
 
 function deliveryDeps(mailer: Mailer, overrides: Partial<DeliveryDeps> = {}): DeliveryDeps {
@@ -457,7 +444,7 @@ describe('fault injection', () => {
       }
     }
     const mailer = new HangingMailer(plainSes(), mailerOptions);
-    const leaseMs = 600;
+    const leaseMs = 2_000; // Wide enough that a loaded 2-core machine still retries within it.
     const deps = deliveryDeps(mailer, { leaseMs });
     const timedOut = await Promise.race([deliverEmails(keys, deps).then(() => 'finished'), sleep(300).then(() => 'Task timed out')]);
     injected('lambda.timeout (killed after the SES call)');
@@ -614,7 +601,7 @@ describe('fault injection', () => {
       }
     }
     const mailer = new CrashingMailer(plainSes(), mailerOptions);
-    const leaseMs = 500;
+    const leaseMs = 2_000; // Wide enough that a loaded 2-core machine still retries within it.
     const deps = deliveryDeps(mailer, { leaseMs });
     const keys = await ledger.recordIntended([once, twice], { detailType: 'test', eventId: 'fault-crash' }, new Date());
 
@@ -744,7 +731,7 @@ describe('fault injection', () => {
       }),
       ownLedger,
     );
-    const leaseMs = 500;
+    const leaseMs = 2_000; // Wide enough that a loaded 2-core machine still retries within it.
     const deps = deliveryDeps(new Mailer(plainSes(), mailerOptions), { ledger: refusing, leaseMs });
     const repos = { ledger: real, dataTable: ownData };
     const origin = { detailType: 'test', eventId: 'fault-marksent' };

@@ -16,9 +16,9 @@ import { FanoutQueue } from '../../functions/adapters/fanout-queue.ts';
 import { FanoutRepository } from '../../functions/adapters/fanout-repository.ts';
 import { LedgerRepository, OWED_INDEX, OWED_SHARDS } from '../../functions/adapters/ledger-repository.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
-import { schoolName } from '../../functions/config/trust-config.ts';
 import { deliveryTimings, type IntendedEmail } from '../../functions/domain/emails.ts';
 import { sweepOwed } from '../../functions/services/sweep-owed.ts';
+import { testReceiptEmails } from '../support/fixtures.ts';
 import { sesStore } from '../support/ses-store.ts';
 import { drainThroughSender, loadEmailSender, localClients, one, type SqsHandler } from '../support/integration.ts';
 
@@ -36,20 +36,9 @@ const timings = deliveryTimings(config);
 const MIN = 60_000;
 
 function receipt(i: number, group: string): IntendedEmail {
-  return {
-    key: `${run}#${group}#${i}`,
-    templateId: 'receipt',
-    to: { email: `${run}.${group}.${i}@example.org`, staffId: `SW-${i}` },
-    data: {
-      givenName: `Person ${i}`,
-      trustName: config.trust.name,
-      schoolName: schoolName(config, 'st-marys'),
-      policyTitle: 'Use of Social Media Policy',
-      version: 1,
-      acknowledgedOn: '25 November 2026 at 10:00',
-      documentUrl: 'http://127.0.0.1:3000/policies/use-of-social-media/v1',
-    },
-  };
+  const [email] = testReceiptEmails(`${run}.${group}`, i + 1, config).slice(i);
+  if (!email) throw new Error('no email');
+  return { ...email, key: `${run}#${group}#${i}` };
 }
 
 /** Ledger keys in the messages on the email queue (received, then left to reappear). */

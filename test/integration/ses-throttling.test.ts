@@ -12,9 +12,8 @@ import { describe, expect, inject, it } from 'vitest';
 import { LedgerRepository } from '../../functions/adapters/ledger-repository.ts';
 import { Mailer } from '../../functions/adapters/mailer.ts';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
-import { schoolName } from '../../functions/config/trust-config.ts';
-import type { IntendedEmail } from '../../functions/domain/emails.ts';
 import { deliverEmails } from '../../functions/services/deliver-emails.ts';
+import { testReceiptEmails } from '../support/fixtures.ts';
 import { sesStore } from '../support/ses-store.ts';
 
 const ctx = inject('integration');
@@ -65,20 +64,7 @@ describe('SES throttling (injected with a wrapped SES client)', () => {
     const ses = new ThrottlingSesClient({ endpoint: ctx.endpoints.ses, region: ctx.region, credentials, maxAttempts: 1 });
     const mailer = new Mailer(ses, { from: config.sender.address, configurationSetName: config.ses.configurationSetName });
     const count = 260;
-    const emails: IntendedEmail[] = Array.from({ length: count }, (_, i) => ({
-      key: `throttle-test#${i}`,
-      templateId: 'receipt',
-      to: { email: `throttle.${i}@example.org`, staffId: `TH-${i}` },
-      data: {
-        givenName: `Person ${i}`,
-        trustName: config.trust.name,
-        schoolName: schoolName(config, 'st-marys'),
-        policyTitle: 'Use of Social Media Policy',
-        version: 1,
-        acknowledgedOn: '25 November 2026 at 10:00',
-        documentUrl: 'http://127.0.0.1:3000/policies/use-of-social-media/v1',
-      },
-    }));
+    const emails = testReceiptEmails('throttle-test', count, config);
     let pending = await ledger.recordIntended(emails, { detailType: 'test', eventId: 'throttle' }, new Date());
     expect(pending).toHaveLength(count);
 
@@ -102,7 +88,7 @@ describe('SES throttling (injected with a wrapped SES client)', () => {
     expect(ses.injected.entriesThrottled).toBeGreaterThan(0);
     expect(ses.injected.maxDestinations).toBeLessThanOrEqual(50);
 
-    const sent = (await sesStore(ctx.endpoints.ses)).filter((e) => e.destination.to[0]?.startsWith('throttle.'));
+    const sent = (await sesStore(ctx.endpoints.ses)).filter((e) => e.destination.to[0]?.startsWith('throttle-test.'));
     const perRecipient = new Map<string, number>();
     for (const e of sent) perRecipient.set(e.destination.to[0] ?? '', (perRecipient.get(e.destination.to[0] ?? '') ?? 0) + 1);
     expect(perRecipient.size).toBe(count);
