@@ -40,6 +40,7 @@ export function routePolicy(method: string, path: string): RoutePolicy {
   if (path.startsWith('/ack/')) return { template: `${method} /ack/{token}`, contentType: 'application/x-www-form-urlencoded', maxBody: 4 * KB };
   if (path.startsWith('/policies/')) return { template: `${method} /policies/{policyId}/{version}`, maxBody: 0 };
   if (path === '/health') return { template: `${method} /health`, maxBody: 0 };
+  if (path === '/reports/compliance') return { template: `${method} /reports/compliance`, maxBody: 0 };
   return writes
     ? { template: `${method} /{proxy+}`, contentType: 'application/x-www-form-urlencoded', maxBody: 16 * KB }
     : { template: `${method} /{proxy+}`, maxBody: 0 };
@@ -88,6 +89,16 @@ export function decodedPath(target: string): { path: string; url: URL } | Refusa
 export function refuse(input: GuardInput, policy: RoutePolicy, context: GuardContext): Refusal | null {
   const host = one(input.headers.host)?.toLowerCase();
   if (!host || !context.hosts.has(host)) return { status: 421, reason: 'this server answers only to its own address (the Host header names another)' };
+  // An absolute-form target (`GET http://host/path`) must name this server too.
+  if (/^[a-z][a-z0-9+.-]*:/i.test(input.target)) {
+    let authority: string;
+    try {
+      authority = new URL(input.target).host.toLowerCase();
+    } catch {
+      return { status: 400, reason: 'the request target is not a valid URL' };
+    }
+    if (!context.hosts.has(authority)) return { status: 421, reason: 'this server answers only to its own address (the request target names another)' };
+  }
 
   const changesState = (input.method !== 'GET' && input.method !== 'HEAD') || policy.template.includes('/admin/');
   if (changesState) {

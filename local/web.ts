@@ -98,7 +98,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   let requests = 0;
   // The port is known once listening (0 picks one); until then nothing is served.
   let guard: GuardContext | undefined;
-  const server = createServer(async (req, res) => {
+  // No Host at all is the guard's 421 too, with the security headers (not Node's bare 400).
+  const server = createServer({ requireHostHeader: false }, async (req, res) => {
     const requestId = `r${++requests}`;
     const method = req.method ?? 'GET';
     const decoded = decodedPath(req.url ?? '/');
@@ -127,6 +128,13 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         const title = 'Compliance report';
         if (form.version !== undefined && !/^[1-9]\d{0,8}$/.test(form.version)) {
           return html(400, title, reportErrorBody('version must be a positive whole number', form, schools))(res);
+        }
+        // Ids are slugs (the Policy Updated contract): anything else is no policy or school of ours.
+        for (const field of ['policy', 'school'] as const) {
+          const value = form[field];
+          if (value !== undefined && !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(value)) {
+            return html(400, title, reportErrorBody(`${field} must be an id such as use-of-social-media`, {}, schools))(res);
+          }
         }
         try {
           const report = await options.report({ policyId: form.policy, version: form.version ? Number(form.version) : undefined, schoolId: form.school });
@@ -217,6 +225,8 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   });
   // Node's own answers to requests it cannot parse (headers too large: 431; anything else: 400)
   // carry the security headers too, and nothing of the request.
+  // An Expect other than 100-continue: Node's own 417, with the security headers.
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => refuseWith(res, 417, 'only Expect: 100-continue is supported'));
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';

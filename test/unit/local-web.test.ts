@@ -6,6 +6,7 @@
  * reason; nothing behind it runs; no log line carries a request path.
  */
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTrustConfig } from '../../functions/config/load-trust-config.ts';
@@ -21,6 +22,7 @@ let port = 0;
 const ticks: (string | undefined)[] = [];
 const invoked: string[] = [];
 const logs: string[] = [];
+const reportQueries: string[] = [];
 
 beforeAll(async () => {
   web = await startWebServer({
@@ -32,6 +34,11 @@ beforeAll(async () => {
       return 3;
     },
     functionStats: () => ({}),
+    // Reached only with ids that passed the page's own checks.
+    report: async (query) => {
+      reportQueries.push(JSON.stringify(query));
+      throw new Error('no report in this test');
+    },
     httpApi: {
       routes: [
         { routeKey: 'GET /ack/{token}', method: 'GET', pattern: /^\/ack\/([^/]+)$/, params: ['token'], functionArn: 'ack' },
@@ -144,6 +151,43 @@ describe('the local web server refuses what it should, with a 4xx and the securi
     expect(logs.some((l) => l.includes('GET /ack/{token}'))).toBe(true);
     expect(logs.join('\n')).not.toContain('explode');
     expect(logs.join('\n')).not.toContain(TOKEN);
+  });
+
+  it('Node\'s own refusals carry the security headers: no Host at all (421), an unknown Expect (417)', async () => {
+    const noHost = await new Promise<Answer>((resolve, reject) => {
+      // HTTP/1.1 without a Host header: what a hand-written client may send.
+      const socket = connect(port, '127.0.0.1', () => socket.end('GET /health HTTP/1.1\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.on('data', (d) => {
+        text += d.toString('latin1');
+      });
+      socket.on('error', reject);
+      socket.on('end', () => {
+        const [head = '', body = ''] = text.split('\r\n\r\n');
+        const [status = '', ...lines] = head.split('\r\n');
+        const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+        resolve({ status: Number(status.split(' ')[1]), headers, body });
+      });
+    });
+    expect(noHost.status).toBe(421);
+    expect(securityHeadersOf(noHost)).toEqual(SECURITY_HEADERS);
+    const expect417 = await raw('GET', '/health', { expect: 'bogus' });
+    expect(expect417.status).toBe(417);
+    expect(securityHeadersOf(expect417)).toEqual(SECURITY_HEADERS);
+  });
+
+  it('an absolute-form target naming another host is refused like a foreign Host', async () => {
+    expect((await raw('GET', 'http://attacker.example/admin/functions')).status).toBe(421);
+    expect((await raw('GET', `http://127.0.0.1:${port}/health`)).status).toBe(200);
+  });
+
+  it('the compliance page refuses ids that are not slugs before reading anything (a 2,100-character policy id was a 500)', async () => {
+    for (const query of [`policy=${'a'.repeat(8_000)}`, 'school=St%20Mary%27s', 'policy=..%2F..']) {
+      const answer = await raw('GET', `/reports/compliance?${query}`);
+      expect(answer.status, query.slice(0, 30)).toBe(400);
+      expect(securityHeadersOf(answer)).toEqual(SECURITY_HEADERS);
+    }
+    expect(reportQueries).toEqual([]);
   });
 
   it('the acknowledgement form still works from its own page (same origin) and from the CLI', async () => {
