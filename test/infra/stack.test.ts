@@ -367,7 +367,8 @@ describe('functions', () => {
     'OperatorConsole/ConsoleFunction': 10,
     // A refresher day for a large trust touches every person once (test/infra/reminders.test.ts).
     ReminderScannerFunction: 300,
-    PolicyUpdatedFunction: 30,
+    // Supersedes the older versions' pending requests of the whole trust (lib/trust-policy-notify-stack.ts).
+    PolicyUpdatedFunction: 120,
     'SesFeedback/HandlerFunction': 30,
     // At most 10,000 owed rows a run (functions/handlers/ledger-sweep.ts).
     LedgerSweepFunction: 120,
