@@ -13,6 +13,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { batchPut } from './batch.ts';
 
 export const FANOUT_INDEX_PK = 'FANOUT';
 
@@ -72,10 +73,29 @@ export class FanoutRepository {
 
   /**
    * Records that these schools' fan-out is owed (before their messages are queued), so the
-   * sweeper can find one whose message is lost. A school already done is left alone; one
-   * still owed is owed from now (a resumed Policy Updated). One small write per school.
+   * sweeper can find one whose message is lost. `fresh`: the caller has just stored this
+   * version, so none of its fan-out items can exist yet and they are written in batches (25
+   * a call). Otherwise (a resumed Policy Updated) one conditional write per school: a school
+   * already done is left alone, one still owed is owed from now.
    */
-  async markOwed(items: readonly { policyId: string; version: number; schoolId: string; eventId: string }[], now: Date): Promise<void> {
+  async markOwed(items: readonly { policyId: string; version: number; schoolId: string; eventId: string }[], now: Date, { fresh }: { fresh: boolean }): Promise<void> {
+    if (fresh) {
+      await batchPut(
+        this.db,
+        this.table,
+        items.map(({ policyId, version, schoolId, eventId }) => ({
+          ...this.key(policyId, version, schoolId),
+          entity: 'fanout',
+          policyId,
+          version,
+          schoolId,
+          eventId,
+          gsi2pk: FANOUT_INDEX_PK,
+          gsi2sk: owedIndexKey(now, policyId, version, schoolId),
+        })),
+      );
+      return;
+    }
     await Promise.all(
       items.map(async ({ policyId, version, schoolId, eventId }) => {
         try {

@@ -64,7 +64,7 @@ export const handler = eventBridgeHandler('Policy Updated', async (detail, event
   const schools = [...config.schools.map((s) => s.id), TRUST_SCHOOL_ID];
   const fanoutMessages = schools.map((schoolId) => ({ policyId: version.policyId, version: version.version, schoolId, eventId }));
   // Owed before queued: a lost message or a dead worker is found by the ledger sweeper.
-  await fanouts.markOwed(fanoutMessages, now);
+  await fanouts.markOwed(fanoutMessages, now, { fresh: !resumed });
   await fanoutQueue.enqueue(fanoutMessages);
 
   // The governing committee and the person responsible are told the version is live.

@@ -216,9 +216,11 @@ describe('the ledger sweeper', () => {
     const policyId = `sweep-${run.slice(-6)}`;
     const created = new Date(Date.now() - timings.queuedGraceMs - MIN);
     const items = ['st-marys', 'st-johns', 'holy-trinity'].map((schoolId) => ({ policyId, version: 2, schoolId, eventId: run }));
-    await fanouts.markOwed(items, created);
+    await fanouts.markOwed(items, created, { fresh: true });
     // st-marys finished; st-johns has a live worker; holy-trinity's message was lost.
     await fanouts.complete(policyId, 2, 'st-marys', new Date(), { people: 1 });
+    // A resumed Policy Updated marks them owed again: the finished school stays finished.
+    await fanouts.markOwed(items, created, { fresh: false });
     expect(await fanouts.acquire(policyId, 2, 'st-johns', new Date(), timings.leaseMs)).toMatchObject({ kind: 'acquired' });
     const report = await sweep(new Date());
     expect(report).toMatchObject({ fanoutsRequeued: 1, fanoutsLater: 1 });
