@@ -9,15 +9,23 @@
  * Breach reports carry special-category data, so the narrative never travels on the bus and
  * lives in a table of its own, encrypted with a key of its own. Who can touch it:
  * - the intake function may only PutItem into it (it cannot read a narrative back);
- * - the operator console's function (lib/operator-console.ts) may only read it (Decrypt through
- *   the table grant), and shows a narrative only to a person with a role on the case, recording
- *   the view on the case's timeline; no other function is granted anything on it or its key;
+ * - the operator console's function (lib/operator-console.ts) may only read it (GetItem, and
+ *   Query for the notes), and shows a narrative only to a person with a role on the case,
+ *   recording the view on the case's timeline first; no other function is granted anything
+ *   on it or its key;
  * - people read it with `trust-notify case <caseId> --show --as <staffId>`, which runs with
  *   the operator's own AWS credentials: attach `CaseReaderPolicy` to the role the
  *   safeguarding team's operators assume. The CLI lets only people with a role on the case
  *   read a narrative, and records every read and refusal on the case's timeline.
  * - systems that submit reports get `ReportSubmitterPolicy` (execute-api:Invoke on
  *   POST /reports only) and sign their requests with SigV4.
+ *
+ * The narrative key's policy (lib/key-policy.ts) has no `kms:*` for the account. Besides its
+ * administration and DynamoDB's table setup, it allows Decrypt through DynamoDB (the one key
+ * action DynamoDB performs for a caller, to write an item as to read it) to the intake's role
+ * (`IntakeWritesThroughDynamoDb`), the console's role (`ConsoleReadsThroughDynamoDb`) and
+ * whoever IAM allows (`CaseReadersThroughDynamoDb`: the CaseReaderPolicy, which names this
+ * table's encryption context). Nothing can decrypt with it outside DynamoDB.
  *
  * NarrativeTable access patterns:
  *
@@ -48,6 +56,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { ACK_ACCESS_LOG_FORMAT } from './ack-endpoint.ts';
+import { allowDecryptThroughDynamoDb, dynamoDbKeyPolicy, throughDynamoDb } from './key-policy.ts';
 import { LOG_RETENTION, TrustFunction } from './trust-function.ts';
 
 export const REPORTS_PATH = '/reports';
@@ -59,9 +68,6 @@ export const REPORTS_PATH = '/reports';
  * the key or Lambda concurrency, or flood the safeguarding team with notices.
  */
 export const REPORTS_THROTTLE: apigwv2.ThrottleSettings = { rateLimit: 5, burstLimit: 10 };
-
-/** Key actions DynamoDB performs with a table's customer-managed key for the caller. */
-const NARRATIVE_KEY_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'];
 
 export interface CaseIntakeProps {
   config: TrustConfig;
@@ -87,7 +93,6 @@ export class CaseIntake extends Construct {
 
   constructor(scope: Construct, id: string, props: CaseIntakeProps) {
     super(scope, id);
-    const region = Stack.of(this).region;
 
     // Its own key: disabling it makes every narrative unreadable without touching anything
     // else, and CloudTrail shows each use of it apart from the rest of the platform's data.
@@ -95,6 +100,7 @@ export class CaseIntake extends Construct {
       description: 'Encrypts breach and concern narratives (special-category data) in the trust-policy-notify narrative table',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
+      policy: dynamoDbKeyPolicy(this, [{ sid: 'CaseReadersThroughDynamoDb', principals: [new iam.AccountRootPrincipal()] }]),
     });
     this.narrativeTable = new dynamodb.Table(this, 'NarrativeTable', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
@@ -116,19 +122,13 @@ export class CaseIntake extends Construct {
       timeout: Duration.seconds(10),
       invocation: 'sync',
     })
-      .bindTable(props.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      // The year's case counter (UpdateItem), the case, its first timeline entry and the
+      // idempotency marker (PutItem items of one transaction), the marker read back (GetItem).
+      .bindTable(props.dataTable, { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] }, 'DATA_TABLE_NAME')
+      // Write-only on the narratives: one conditional Put inside that transaction.
+      .bindTable(this.narrativeTable, { actions: ['dynamodb:PutItem'] }, 'NARRATIVE_TABLE_NAME')
       .bindEventBus(props.bus, 'EVENT_BUS_NAME');
-    // Write-only on the narratives: PutItem (conditional, inside the intake's transaction),
-    // and the key only through DynamoDB.
-    this.intake.addEnvironment('NARRATIVE_TABLE_NAME', this.narrativeTable.tableName);
-    this.narrativeTable.grants.actions(this.intake, 'dynamodb:PutItem');
-    this.intake.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: NARRATIVE_KEY_ACTIONS,
-        resources: [this.narrativeKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${region}.amazonaws.com` } },
-      }),
-    );
+    allowDecryptThroughDynamoDb(this.narrativeKey, 'IntakeWritesThroughDynamoDb', this.intake.executionRole);
 
     this.api = new apigwv2.HttpApi(this, 'Api', {
       apiName: 'trust-policy-notify-reports',
@@ -161,7 +161,14 @@ export class CaseIntake extends Construct {
       ],
     });
 
-    const viaDynamo = { StringEquals: { 'kms:ViaService': `dynamodb.${region}.amazonaws.com` } };
+    // Decrypt through DynamoDB, each key for its own table only.
+    const decryptFor = (sid: string, table: dynamodb.Table, key: kms.IKey) =>
+      new iam.PolicyStatement({
+        sid,
+        actions: ['kms:Decrypt'],
+        resources: [key.keyArn],
+        conditions: { StringEquals: { ...throughDynamoDb(this), 'kms:EncryptionContext:aws:dynamodb:tableName': table.tableName } },
+      });
     this.caseReaderPolicy = new iam.ManagedPolicy(this, 'CaseReaderPolicy', {
       description: 'trust-notify case: read a narrative and the case, record reads, moves and notes on its timeline',
       statements: [
@@ -175,12 +182,8 @@ export class CaseIntake extends Construct {
           actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
           resources: [props.dataTable.tableArn],
         }),
-        new iam.PolicyStatement({
-          sid: 'KeysThroughDynamoDB',
-          actions: NARRATIVE_KEY_ACTIONS,
-          resources: [this.narrativeKey.keyArn, props.dataKey.keyArn],
-          conditions: viaDynamo,
-        }),
+        decryptFor('NarrativeKeyThroughDynamoDB', this.narrativeTable, this.narrativeKey),
+        decryptFor('DataKeyThroughDynamoDB', props.dataTable, props.dataKey),
         new iam.PolicyStatement({
           sid: 'StackOutputs',
           actions: ['cloudformation:DescribeStacks'],

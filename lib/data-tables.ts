@@ -7,12 +7,22 @@
  * personal data of school staff and volunteers. Our own key gives a key policy we control,
  * a CloudTrail record of every use under a key id we own, and one switch that makes the
  * data unreadable (disable the key) if the trust ever needs it. It costs one key per
- * month; rotation is yearly and automatic. (Breach narratives will have a key of their own.)
+ * month; rotation is yearly and automatic. (Breach narratives have a key of their own,
+ * lib/case-intake.ts.)
+ *
+ * Its policy (lib/key-policy.ts) has no `kms:*` for the account: the account may administer
+ * the key, DynamoDB may set a table up with it, and any use is Decrypt through DynamoDB in
+ * this region (`TablesThroughDynamoDb`), for the principals IAM allows: each function's role
+ * names the tables it binds (`kms:EncryptionContext:aws:dynamodb:tableName`,
+ * lib/trust-function.ts `bindTable`), the CaseReaderPolicy the data table. Nothing can
+ * decrypt with it outside DynamoDB.
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { dynamoDbKeyPolicy } from './key-policy.ts';
 
 const S = dynamodb.AttributeType.STRING;
 
@@ -28,6 +38,7 @@ export class DataTables extends Construct {
       description: 'Encrypts the trust-policy-notify DynamoDB tables (UK personal data)',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
+      policy: dynamoDbKeyPolicy(this, [{ sid: 'TablesThroughDynamoDb', principals: [new iam.AccountRootPrincipal()] }]),
     });
 
     const common = {

@@ -12,6 +12,8 @@
  * - RETAIN: deleting the stack must not delete the key that old packs were signed with.
  * - `EvidenceSignerPolicy`: what an operator's role needs to sign (kms:Sign, kms:GetPublicKey
  *   on this key only); reading the data table is the operator's own access, as for `report`.
+ * - Its key policy has no `kms:*` for the account: administration, and kms:Sign (ECDSA_SHA_256,
+ *   RAW messages, as local/evidence-command.ts signs) for whom IAM allows.
  * - Outputs (at the stack's top level, the names the CLI reads): `EvidenceKeyId` (a Ref,
  *   which the local runtime also resolves) and `EvidenceSignerPolicyArn`.
  */
@@ -19,6 +21,7 @@ import { CfnOutput, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { keyAdministration } from './key-policy.ts';
 
 export class EvidenceKey extends Construct {
   readonly key: kms.Key;
@@ -31,6 +34,21 @@ export class EvidenceKey extends Construct {
       keySpec: kms.KeySpec.ECC_NIST_P256,
       keyUsage: kms.KeyUsage.SIGN_VERIFY,
       removalPolicy: RemovalPolicy.RETAIN,
+      // No `kms:*` for the account (lib/key-policy.ts): administration (its public key
+      // included, kms:Get*), and kms:Sign for whom IAM allows (the signer policy), only as
+      // the CLI signs: ECDSA_SHA_256 over the raw message.
+      policy: new iam.PolicyDocument({
+        statements: [
+          keyAdministration(),
+          new iam.PolicyStatement({
+            sid: 'SignEvidencePacks',
+            principals: [new iam.AccountRootPrincipal()],
+            actions: ['kms:Sign'],
+            resources: ['*'],
+            conditions: { StringEquals: { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'RAW' } },
+          }),
+        ],
+      }),
     });
     this.signerPolicy = new iam.ManagedPolicy(this, 'SignerPolicy', {
       description: 'trust-notify evidence: sign evidence packs with the evidence key and read its public key',

@@ -11,10 +11,11 @@
  *
  * The topic is encrypted with a customer-managed KMS key (rotated) whose policy lets
  * CloudWatch publish: CloudWatch alarms cannot use a topic encrypted with the AWS-managed
- * `alias/aws/sns` key, whose policy cannot be changed. Publishing requires TLS (AwsSolutions-SNS2
- * and -SNS3).
+ * `alias/aws/sns` key, whose policy cannot be changed. CloudWatch may publish to the topic and
+ * use its key only for alarms of this account and region (`aws:SourceAccount`, `aws:SourceArn`).
+ * Publishing requires TLS (AwsSolutions-SNS2 and -SNS3).
  */
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -23,6 +24,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
+import { keyAdministration } from './key-policy.ts';
 import { DeadLetterQueue } from './secure-queue.ts';
 
 /**
@@ -50,11 +52,28 @@ export class OperationsAlarms extends Construct {
     const stack = Stack.of(this);
     const cloudWatch = new iam.ServicePrincipal('cloudwatch.amazonaws.com');
 
+    // No `kms:*` for the account (lib/key-policy.ts): it administers the key; only CloudWatch,
+    // publishing an alarm of this account and region, uses it (the data key SNS encrypts the
+    // message with). The topic's ARN cannot be named (the topic is encrypted with this key).
     this.topicKey = new kms.Key(this, 'TopicKey', {
       description: 'Encrypts the operator alarm topic',
       enableKeyRotation: true,
+      policy: new iam.PolicyDocument({
+        statements: [
+          keyAdministration(),
+          new iam.PolicyStatement({
+            sid: 'CloudWatchAlarmsOfThisAccount',
+            principals: [cloudWatch],
+            actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            resources: ['*'],
+            conditions: {
+              StringEquals: { 'aws:SourceAccount': stack.account },
+              ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+            },
+          }),
+        ],
+      }),
     });
-    this.topicKey.grant(cloudWatch, 'kms:Decrypt', 'kms:GenerateDataKey*');
     this.topic = new sns.Topic(this, 'Topic', {
       displayName: 'trust-policy-notify operator alarms',
       masterKey: this.topicKey,
@@ -66,7 +85,10 @@ export class OperationsAlarms extends Construct {
         principals: [cloudWatch],
         actions: ['sns:Publish'],
         resources: [this.topic.topicArn],
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        },
       }),
     );
     if (props.config.operatorEmail) {

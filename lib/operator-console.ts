@@ -27,10 +27,15 @@
  * (While publicBaseUrl is not https, e.g. the local default on a first deployment, the API's
  * own https URL stands in for it: Cognito refuses http callback URLs other than localhost.)
  *
- * The function reads the data table (and writes it: each narrative view is recorded on the
- * case's timeline), reads the ledger and the narratives (Decrypt of the narrative key through
- * the table grant), and may call sqs:GetQueueAttributes on exactly the stack's dead-letter
- * queues (DLQ_URLS). No SES, no EventBridge, no queue sends.
+ * What the function may do is what its code does (test/infra/least-privilege.test.ts): on the
+ * data table, read people, policies, requests and cases (GetItem, BatchGetItem, Query on the
+ * table, gsi1 and gsi2) and record each narrative read or refusal on the case's timeline (the
+ * case's Update and the entry's Put, one transaction); on the ledger, the Scan of its ledger
+ * page (functions/adapters/ledger-repository.ts `scanAll`: the ledger has no index to list
+ * by); on the narratives, GetItem and Query (the narrative and its notes), with Decrypt of
+ * the narrative key through DynamoDB, named in that key's policy. It may call
+ * sqs:GetQueueAttributes on exactly the stack's dead-letter queues (DLQ_URLS). No SES, no
+ * EventBridge, no queue sends, no deletes.
  *
  * The trust's own sign-in (Entra ID, Google Workspace) instead of Cognito-local users:
  * federate it into the same pool, and nothing in the function changes (it still verifies this
@@ -61,6 +66,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
 import { CALLBACK_PATH } from '../functions/http/console-auth.ts';
+import { allowDecryptThroughDynamoDb } from './key-policy.ts';
 import { deadLetterQueuesIn, pathBelow } from './operations-alarms.ts';
 import { TrustFunction } from './trust-function.ts';
 
@@ -71,7 +77,7 @@ export interface OperatorConsoleProps {
   config: TrustConfig;
   /** People, policies, requests, cases and timelines: read, and written for the narrative-view entries. */
   dataTable: dynamodb.Table;
-  /** The email ledger: read only. */
+  /** The email ledger: scanned for the ledger page. */
   ledgerTable: dynamodb.Table;
   /** Breach narratives (lib/case-intake.ts), with their own key: read only. */
   narrativeTable: dynamodb.Table;
@@ -158,9 +164,18 @@ export class OperatorConsole extends Construct {
       timeout: Duration.seconds(10),
       invocation: 'sync',
     })
-      .bindTable(props.dataTable, 'readWrite', 'DATA_TABLE_NAME')
-      .bindTable(props.ledgerTable, 'read', 'LEDGER_TABLE_NAME')
-      .bindTable(props.narrativeTable, 'read', 'NARRATIVE_TABLE_NAME');
+      .bindTable(
+        props.dataTable,
+        {
+          actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          queries: ['gsi1', 'gsi2'],
+        },
+        'DATA_TABLE_NAME',
+      )
+      .bindTable(props.ledgerTable, { actions: ['dynamodb:Scan'] }, 'LEDGER_TABLE_NAME')
+      .bindTable(props.narrativeTable, { actions: ['dynamodb:GetItem', 'dynamodb:Query'] }, 'NARRATIVE_TABLE_NAME');
+    if (!props.narrativeTable.encryptionKey) throw new Error('the narrative table has no customer-managed key');
+    allowDecryptThroughDynamoDb(props.narrativeTable.encryptionKey, 'ConsoleReadsThroughDynamoDb', this.handler.executionRole);
     this.handler.addEnvironment('CONSOLE_AUTH', 'cognito');
     this.handler.addEnvironment('CONSOLE_USER_POOL_ID', this.userPool.userPoolId);
     this.handler.addEnvironment('CONSOLE_CLIENT_ID', this.client.userPoolClientId);

@@ -49,8 +49,14 @@ export class PolicyFanout extends Construct {
       timeout: FANOUT_TIMEOUT,
       invocation: 'sync',
     })
-      .bindTable(props.dataTable, 'readWrite', 'DATA_TABLE_NAME')
-      .bindTable(props.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      // The lease and completion (UpdateItem), the current version (GetItem), the school's people
+      // (gsi1), the requests written in batches (read first on a retry); the ledger likewise.
+      .bindTable(
+        props.dataTable,
+        { actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:UpdateItem'], queries: ['gsi1'] },
+        'DATA_TABLE_NAME',
+      )
+      .bindTable(props.ledgerTable, { actions: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'] }, 'LEDGER_TABLE_NAME')
       .bindQueueSender(props.emailQueue, 'EMAIL_QUEUE_URL')
       .bindSecretReader(props.ackTokenKey, 'ACK_TOKEN_SECRET_ARN');
     this.worker.addEventSource(new SqsEventSource(this.queue, { batchSize: 1, reportBatchItemFailures: true, maxConcurrency: 2 }));

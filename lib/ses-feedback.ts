@@ -83,8 +83,8 @@ export class SesFeedback extends Construct {
       description: 'SES bounces and complaints: marks the address undeliverable, tells HR and (for a notice to act on) the line manager',
       config: props.config,
     })
-      .bindTable(props.dataTable, 'readWrite', 'DATA_TABLE_NAME')
-      .bindTable(props.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindTable(props.dataTable, { actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], queries: ['gsi1'] }, 'DATA_TABLE_NAME')
+      .bindTable(props.ledgerTable, { actions: ['dynamodb:PutItem'] }, 'LEDGER_TABLE_NAME')
       .bindQueueSender(props.emailQueue, 'EMAIL_QUEUE_URL');
 
     this.rule = new events.Rule(this, 'Rule', {

@@ -138,7 +138,9 @@ export class TrustEmail extends Construct {
       // to EmailDlq through the queue's redrive policy (maxReceiveCount) instead.
       invocation: 'sync',
     });
-    this.sender.bindTable(props.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME');
+    // The queued rows (BatchGetItem) and every move of their state (UpdateItem, alone or as the
+    // items of a transaction): the sender never creates or deletes a row.
+    this.sender.bindTable(props.ledgerTable, { actions: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'] }, 'LEDGER_TABLE_NAME');
     this.sender.addEnvironment('EMAIL_SEND_RATE_PER_INVOCATION', String(this.sizing.sendRatePerInvocation));
     this.sender.addEventSource(
       new SqsEventSource(this.queue, {

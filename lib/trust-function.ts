@@ -5,10 +5,11 @@
  * grant, in one call).
  */
 import { resolve } from 'node:path';
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Lazy, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -19,6 +20,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { REPO_ROOT } from '../functions/config/load-trust-config.ts';
 import type { TrustConfig } from '../functions/config/trust-config.ts';
+import { throughDynamoDb } from './key-policy.ts';
 import { DeadLetterQueue } from './secure-queue.ts';
 
 export const SERVICE_NAME = 'trust-policy-notify';
@@ -52,23 +54,36 @@ export interface TrustFunctionProps {
   invocation?: 'async' | 'sync';
 }
 
-export type TableAccess = 'read' | 'readWrite';
+/** A DynamoDB item action a function can be granted on a table it binds. */
+export type TableAction =
+  | 'dynamodb:GetItem'
+  | 'dynamodb:BatchGetItem'
+  | 'dynamodb:Query'
+  | 'dynamodb:Scan'
+  | 'dynamodb:PutItem'
+  | 'dynamodb:UpdateItem'
+  | 'dynamodb:DeleteItem'
+  | 'dynamodb:BatchWriteItem'
+  | 'dynamodb:ConditionCheckItem';
 
-const TABLE_READ_ACTIONS = [
-  'dynamodb:GetItem',
-  'dynamodb:BatchGetItem',
-  'dynamodb:Query',
-  'dynamodb:ConditionCheckItem',
-  'dynamodb:DescribeTable',
-];
-const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
-/** The key actions CDK grants for reading and writing a table encrypted with a customer-managed key. */
-const KEY_READ_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
-const KEY_WRITE_ACTIONS = ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'];
+/**
+ * What a function does with a table: exactly the actions its code sends (a transaction
+ * counts as the action of each of its items: Put, Update, Delete, ConditionCheck), and the
+ * indexes it queries. test/infra/least-privilege.test.ts derives both from the handler's
+ * code and fails on any difference.
+ */
+export interface TableAccess {
+  /** On the table itself (a Query here is on the table's own key). */
+  actions: readonly TableAction[];
+  /** Indexes it queries by name: `dynamodb:Query` on `<table ARN>/index/<name>`, and no other index. */
+  queries?: readonly string[];
+}
 
 export class TrustFunction extends NodejsFunction {
   /** The execution role: CloudWatch Logs (this function's group only), X-Ray, and what `bind*` grants. */
   readonly executionRole: iam.Role;
+  /** The handler file, relative to the repository root (what test/infra/least-privilege.test.ts reads). */
+  readonly entry: string;
   /** Where async invocations go once retries are spent (the on-failure destination); none for a `sync` function. */
   readonly failureDlq: DeadLetterQueue | undefined;
 
@@ -120,6 +135,7 @@ export class TrustFunction extends NodejsFunction {
       },
     });
     this.executionRole = executionRole;
+    this.entry = props.entry;
 
     if ((props.invocation ?? 'async') === 'async') {
       this.failureDlq = new DeadLetterQueue(this, 'FailureDlq', {
@@ -148,36 +164,59 @@ export class TrustFunction extends NodejsFunction {
   }
 
   /**
-   * Names the table in `envName` and grants item access: reads (get, batch get, query) or
-   * reads and writes (put, update, delete, batch write). Narrower than CDK's
-   * `grants.readWriteData`: no Scan (no function reads a whole table of personal data) and
-   * no stream reads. The key grant is CDK's own for a customer-managed table key.
+   * Names the table in `envName` and grants exactly `access`: its item actions on the table,
+   * Query on the indexes it names (each index's own ARN, never `index/*`), and, for a table
+   * encrypted with a customer-managed key, `kms:Decrypt` on that key only through DynamoDB
+   * and only for this table (`kms:EncryptionContext:aws:dynamodb:tableName`): the one key
+   * action DynamoDB performs on a caller's behalf, to read or to write (lib/key-policy.ts).
+   * No Scan, delete or batch write unless the code sends one.
    */
   bindTable(table: dynamodb.Table, access: TableAccess, envName: string): this {
     this.addEnvironment(envName, table.tableName);
-    const actions = access === 'read' ? TABLE_READ_ACTIONS : [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS];
-    table.grants.actions(this, ...actions);
-    table.encryptionKey?.grant(this, ...(access === 'read' ? KEY_READ_ACTIONS : [...KEY_READ_ACTIONS, ...KEY_WRITE_ACTIONS]));
-
+    const actions = [...new Set(access.actions)];
+    const queries = [...new Set(access.queries ?? [])];
+    if (actions.length === 0 && queries.length === 0) {
+      throw new Error(`${this.node.path}: bindTable(${table.node.id}) grants nothing`);
+    }
     const cfnTable = table.node.defaultChild as dynamodb.CfnTable;
-    const tableId = this.stack.getLogicalId(cfnTable);
     const indexes: unknown = this.stack.resolve(cfnTable.globalSecondaryIndexes);
-    if (Array.isArray(indexes) && indexes.length > 0) {
-      this.acknowledge(
-        `AwsSolutions-IAM5[Resource::<${tableId}.Arn>/index/*]`,
-        `Queries on the indexes of ${table.node.id}: CDK's table grant names "<table ARN>/index/*", which covers only that table's own indexes.`,
+    const indexNames = new Set(Array.isArray(indexes) ? indexes.map((index: { indexName?: string }) => index.indexName) : []);
+    for (const name of queries) {
+      if (!indexNames.has(name)) throw new Error(`${this.node.path}: ${table.node.id} has no index ${name}`);
+    }
+    if (actions.length > 0) {
+      this.executionRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources: [table.tableArn] }));
+    }
+    if (queries.length > 0) {
+      this.executionRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: queries.map((name) => `${table.tableArn}/index/${name}`) }),
       );
     }
-    if (table.encryptionKey && access === 'readWrite') {
-      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
-        this.acknowledge(
-          `AwsSolutions-IAM5[Action::${action}]`,
-          `CDK's read-write grant on a table encrypted with the customer-managed key ${table.encryptionKey.node.id}: ${action} is the family of data-key actions DynamoDB performs for the caller, and the statement's only resource is that one key.`,
+    if (table.encryptionKey) {
+      // One statement per key, naming every table bound with that key.
+      const key = table.encryptionKey;
+      let tables = this.decryptTables.get(key);
+      if (!tables) {
+        const names: string[] = [];
+        tables = names;
+        this.decryptTables.set(key, names);
+        this.executionRole.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            actions: ['kms:Decrypt'],
+            resources: [key.keyArn],
+            conditions: {
+              StringEquals: { ...throughDynamoDb(this), 'kms:EncryptionContext:aws:dynamodb:tableName': Lazy.list({ produce: () => names }) },
+            },
+          }),
         );
       }
+      tables.push(table.tableName);
     }
     return this;
   }
+
+  /** Table key → the names of the tables bound with it (the Decrypt statement's encryption context). */
+  private readonly decryptTables = new Map<kms.IKey, string[]>();
 
   /** Names the queue's URL in `envName` and grants sending to it. */
   bindQueueSender(queue: sqs.Queue, envName: string): this {
@@ -224,20 +263,16 @@ export class TrustFunction extends NodejsFunction {
     }
   }
 
-  private readonly acknowledged = new Set<string>();
-
-  /**
-   * Acknowledges one cdk-nag finding (rule id and finding, e.g. `AwsSolutions-IAM5[Resource::*]`)
-   * on this function's role policy only, with its reason.
-   */
   /** Acknowledges one cdk-nag finding on this function's own resource (AWS::Lambda::Function) only. */
   private acknowledgeOnFunction(id: string, reason: string): void {
     Validations.of(this.node.defaultChild ?? this).acknowledge({ id, reason });
   }
 
+  /**
+   * Acknowledges one cdk-nag finding (rule id and finding, e.g. `AwsSolutions-IAM5[Resource::*]`)
+   * on this function's role policy only, with its reason.
+   */
   private acknowledge(id: string, reason: string): void {
-    if (this.acknowledged.has(id)) return;
-    this.acknowledged.add(id);
     const policy = this.executionRole.node.tryFindChild('DefaultPolicy') ?? this.executionRole;
     Validations.of(policy).acknowledge({ id, reason });
   }

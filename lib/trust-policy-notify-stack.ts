@@ -9,7 +9,8 @@
  *                            └─ Policy Acknowledged ──rule──▶ PolicyAcknowledgedFunction (the receipt)
  *
  * Every asynchronous hop has retries and a dead-letter queue; every function gets only
- * the access it is bound to.
+ * the access it is bound to, and a table binding names exactly the DynamoDB actions and
+ * indexes the handler's code uses (test/infra/least-privilege.test.ts reads them from the code).
  */
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -28,7 +29,14 @@ import { PolicyFanout } from './policy-fanout.ts';
 import { SesFeedback } from './ses-feedback.ts';
 import { TrustEmail } from './trust-email.ts';
 import { TrustEventBus } from './trust-event-bus.ts';
-import { TrustFunction } from './trust-function.ts';
+import { type TableAccess, TrustFunction } from './trust-function.ts';
+
+/**
+ * The ledger as an event handler uses it: one conditional PutItem per intended email
+ * (functions/adapters/ledger-repository.ts `recordIntended`), also for the rejected-event
+ * notice of functions/handlers/pipeline.ts. Nothing is read or updated there.
+ */
+const RECORD_EMAILS: TableAccess = { actions: ['dynamodb:PutItem'] };
 
 export interface TrustPolicyNotifyStackProps extends StackProps {
   /** The resolved trust configuration (functions/config/load-trust-config.ts). */
@@ -76,8 +84,8 @@ export class TrustPolicyNotifyStack extends Stack {
       entry: 'functions/handlers/staff-onboarded.ts',
       description: 'Staff Onboarded: records the person, requests acknowledgements, queues the welcome and induction emails',
     })
-      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
-      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindTable(this.tables.dataTable, { actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], queries: ['gsi1'] }, 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, RECORD_EMAILS, 'LEDGER_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
       .bindSecretReader(this.ackTokenKey, 'ACK_TOKEN_SECRET_ARN');
 
@@ -88,8 +96,12 @@ export class TrustPolicyNotifyStack extends Stack {
       entry: 'functions/handlers/staff-updated.ts',
       description: 'Staff Updated: applies the changed fields, requests only newly applicable policies, queues one policies-to-confirm email',
     })
-      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
-      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindTable(
+        this.tables.dataTable,
+        { actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], queries: ['gsi1'] },
+        'DATA_TABLE_NAME',
+      )
+      .bindTable(this.tables.ledgerTable, RECORD_EMAILS, 'LEDGER_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
       .bindSecretReader(this.ackTokenKey, 'ACK_TOKEN_SECRET_ARN');
     this.onEvent(config, {
@@ -98,8 +110,8 @@ export class TrustPolicyNotifyStack extends Stack {
       entry: 'functions/handlers/staff-left.ts',
       description: 'Staff Left: marks the person left, cancels their pending requests, asks leadership to rotate the credentials of the channels they managed',
     })
-      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
-      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindTable(this.tables.dataTable, { actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], queries: ['gsi1'] }, 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, RECORD_EMAILS, 'LEDGER_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL');
 
     this.onEvent(config, {
@@ -108,8 +120,8 @@ export class TrustPolicyNotifyStack extends Stack {
       entry: 'functions/handlers/policy-acknowledged.ts',
       description: 'Policy Acknowledged: queues the receipt email, once per person and policy version',
     })
-      .bindTable(this.tables.dataTable, 'read', 'DATA_TABLE_NAME')
-      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindTable(this.tables.dataTable, { actions: ['dynamodb:GetItem'] }, 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, RECORD_EMAILS, 'LEDGER_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL');
 
     // The acknowledgement endpoint: staff open their signed link (GET), confirm (POST); the
@@ -124,7 +136,9 @@ export class TrustPolicyNotifyStack extends Stack {
       timeout: Duration.seconds(10),
       invocation: 'sync',
     })
-      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      // The request and the current policy (GetItem), the policy's versions (Query), the
+      // acknowledgement (a conditional UpdateItem). Nothing else: it is the public endpoint.
+      .bindTable(this.tables.dataTable, { actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] }, 'DATA_TABLE_NAME')
       .bindSecretReader(this.ackTokenKey, 'ACK_TOKEN_SECRET_ARN')
       .bindEventBus(this.events.bus, 'EVENT_BUS_NAME');
     this.functions.set('Ack', ack);
@@ -153,8 +167,10 @@ export class TrustPolicyNotifyStack extends Stack {
       description: 'Ledger sweeper: queues again emails still queued after the grace period or sending past the lease, and fan-outs whose worker died',
       timeout: Duration.minutes(2),
     })
-      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
-      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      // The owed index, the rows it lists (BatchGetItem) and their place in it (UpdateItem); the
+      // owed fan-outs in gsi2 and their place there. Never a Scan.
+      .bindTable(this.tables.ledgerTable, { actions: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], queries: ['owed'] }, 'LEDGER_TABLE_NAME')
+      .bindTable(this.tables.dataTable, { actions: ['dynamodb:UpdateItem'], queries: ['gsi2'] }, 'DATA_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
       .bindQueueSender(fanout.queue, 'FANOUT_QUEUE_URL');
     this.onEvent(config, {
@@ -167,8 +183,18 @@ export class TrustPolicyNotifyStack extends Stack {
       // (npm run bench); two minutes keeps at least 3x in hand without a retry.
       timeout: Duration.minutes(2),
     })
-      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
-      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      // The version stored (Put, in a transaction), the older versions' pending requests found
+      // (gsi1) and superseded (Update, alone or in transactions), the schools' owed fan-outs
+      // (BatchWriteItem for a new version, none of whose items can exist yet; Update on a resume).
+      .bindTable(
+        this.tables.dataTable,
+        {
+          actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
+          queries: ['gsi1'],
+        },
+        'DATA_TABLE_NAME',
+      )
+      .bindTable(this.tables.ledgerTable, RECORD_EMAILS, 'LEDGER_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
       .bindQueueSender(fanout.queue, 'FANOUT_QUEUE_URL');
 
@@ -182,7 +208,7 @@ export class TrustPolicyNotifyStack extends Stack {
       entry: 'functions/handlers/review-scanner.ts',
       description: 'Daily review scanner: publishes Policy Review Due for each policy at its current review stage, once per cycle',
     })
-      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
+      .bindTable(this.tables.dataTable, { actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], queries: ['gsi2'] }, 'DATA_TABLE_NAME')
       .bindEventBus(this.events.bus, 'EVENT_BUS_NAME');
     this.onEvent(config, {
       name: 'PolicyReviewDue',
@@ -190,15 +216,15 @@ export class TrustPolicyNotifyStack extends Stack {
       entry: 'functions/handlers/policy-review-due.ts',
       description: 'Policy Review Due: queues the review notice to the person responsible and the governing committee',
     })
-      .bindTable(this.tables.dataTable, 'read', 'DATA_TABLE_NAME')
-      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindTable(this.tables.dataTable, { actions: ['dynamodb:GetItem'], queries: ['gsi1'] }, 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, RECORD_EMAILS, 'LEDGER_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL');
     this.onEvent(config, {
       name: 'PolicyReviewed',
       on: DETAIL_TYPES.policyReviewed,
       entry: 'functions/handlers/policy-reviewed.ts',
       description: 'Policy Reviewed: records the review and sets the next review date; notices of the closed cycle stop',
-    }).bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME');
+    }).bindTable(this.tables.dataTable, { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] }, 'DATA_TABLE_NAME');
 
     // Chasing (functions/domain/reminders.ts, refreshers.ts): a daily scan at 07:00 UTC (08:00
     // in British Summer Time; "today" is the London date either way) reminds people with
@@ -214,8 +240,12 @@ export class TrustPolicyNotifyStack extends Stack {
       description: 'Daily reminder scanner: reminders for overdue acknowledgements, Head of School digests, trust roll-up, undeliverable notices, refreshers',
       timeout: Duration.minutes(5),
     })
-      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
-      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindTable(
+        this.tables.dataTable,
+        { actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], queries: ['gsi1', 'gsi2'] },
+        'DATA_TABLE_NAME',
+      )
+      .bindTable(this.tables.ledgerTable, RECORD_EMAILS, 'LEDGER_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
       .bindSecretReader(this.ackTokenKey, 'ACK_TOKEN_SECRET_ARN');
 
@@ -237,8 +267,8 @@ export class TrustPolicyNotifyStack extends Stack {
       entry: 'functions/handlers/breach-reported.ts',
       description: 'Breach Reported: routes the case, records who is told and why on its timeline, queues the case notices',
     })
-      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
-      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindTable(this.tables.dataTable, { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], queries: ['gsi1'] }, 'DATA_TABLE_NAME')
+      .bindTable(this.tables.ledgerTable, RECORD_EMAILS, 'LEDGER_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL');
     this.onSchedule(config, {
       name: 'TriageEscalation',
@@ -246,8 +276,12 @@ export class TrustPolicyNotifyStack extends Stack {
       entry: 'functions/handlers/triage-escalation.ts',
       description: 'Hourly: escalates cases not triaged in time (Head of School, then Executive Headteacher) and re-announces unrouted ones',
     })
-      .bindTable(this.tables.dataTable, 'readWrite', 'DATA_TABLE_NAME')
-      .bindTable(this.tables.ledgerTable, 'readWrite', 'LEDGER_TABLE_NAME')
+      .bindTable(
+        this.tables.dataTable,
+        { actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], queries: ['gsi1', 'gsi2'] },
+        'DATA_TABLE_NAME',
+      )
+      .bindTable(this.tables.ledgerTable, RECORD_EMAILS, 'LEDGER_TABLE_NAME')
       .bindQueueSender(this.email.queue, 'EMAIL_QUEUE_URL')
       .bindEventBus(this.events.bus, 'EVENT_BUS_NAME');
     new CfnOutput(this, 'NarrativeTableName', {

@@ -55,13 +55,16 @@ function merge(...grants: Record<string, string[]>[]): Record<string, string[]> 
   return merged;
 }
 
-const TABLE_READ = ['dynamodb:BatchGetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query'];
-const TABLE_WRITE = ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
-const KEY_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'];
 const SEND = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'];
 const XRAY = allow(['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], ['*']);
-const VIA_DYNAMODB = { StringEquals: { 'kms:ViaService': 'dynamodb.eu-west-2.amazonaws.com' } };
-const NARRATIVE_KEY_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'];
+/** A table key is used through DynamoDB only, from this account, for the named table (lib/key-policy.ts). */
+const throughDynamoDbFor = (table: string) => ({
+  StringEquals: {
+    'kms:ViaService': 'dynamodb.eu-west-2.amazonaws.com',
+    'kms:CallerAccount': { Ref: 'AWS::AccountId' },
+    'kms:EncryptionContext:aws:dynamodb:tableName': { Ref: logicalIdOf(table) },
+  },
+});
 
 describe('the narrative table and its key', () => {
   it('NarrativeTable: pk/sk only, on-demand, PITR, encrypted with its own customer-managed key, deletion-protected and retained', () => {
@@ -90,11 +93,18 @@ describe('the narrative table and its key', () => {
     expect(props(key).EnableKeyRotation).toBe(true);
     expect(key.DeletionPolicy).toBe('Retain');
     expect(logicalIdOf('CaseIntake/NarrativeKey')).not.toBe(logicalIdOf('Tables/DataKey'));
-    // Its key policy delegates to IAM in this account only: who may use it is decided by the statements below.
+    // Its key policy names who may decrypt, through DynamoDB only; the account root has no kms:*
+    // (statement by statement in test/infra/least-privilege.test.ts).
     const statements = (props(key).KeyPolicy as { Statement: Json[] }).Statement;
-    expect(statements).toHaveLength(1);
-    expect(statements[0]).toMatchObject({ Effect: 'Allow', Action: 'kms:*', Resource: '*' });
-    expect(describeRef((statements[0]?.Principal as Json | undefined)?.AWS)).toBe(`arn:aws:iam::\${AWS::AccountId}:root`);
+    expect(statements.map((s) => s.Sid)).toEqual([
+      'KeyAdministration',
+      'DynamoDbTableSetup',
+      'DynamoDbTableGrants',
+      'CaseReadersThroughDynamoDb',
+      'IntakeWritesThroughDynamoDb',
+      'ConsoleReadsThroughDynamoDb',
+    ]);
+    for (const statement of statements) expect(statement.Action).not.toBe('kms:*');
   });
 });
 
@@ -104,12 +114,19 @@ describe('IAM: only the intake writes narratives; only the operator console’s 
   /** The operator console (issue #7, test/infra/operator-console.test.ts) shows a narrative to a person with a role on the case. */
   const CONSOLE_POLICY = 'OperatorConsole/ConsoleFunctionRole/DefaultPolicy';
 
-  it('the function roles that name the narrative table or key: the intake’s (PutItem, the key only through DynamoDB) and the console’s', () => {
+  it('the function roles that name the narrative table or key: the intake’s (PutItem; Decrypt of the key through DynamoDB, for that table) and the console’s', () => {
     const onNarratives = allStatements().filter((s) => s.type === 'AWS::IAM::Policy' && touchesNarratives(s.statement));
     expect(new Set(onNarratives.map((s) => s.policy))).toEqual(new Set(['CaseIntake/ReportIntakeFunctionRole/DefaultPolicy', CONSOLE_POLICY]));
     const [table, key] = onNarratives.filter((s) => s.policy !== CONSOLE_POLICY).map((s) => s.statement);
     expect(table).toEqual({ Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: arnOf('CaseIntake/NarrativeTable') });
-    expect(key).toEqual({ Effect: 'Allow', Action: NARRATIVE_KEY_ACTIONS, Resource: arnOf('CaseIntake/NarrativeKey'), Condition: VIA_DYNAMODB });
+    // DynamoDB calls only Decrypt (of the table key) for a caller, to write an item as to read one.
+    const { StringEquals } = throughDynamoDbFor('CaseIntake/NarrativeTable');
+    expect(key).toEqual({
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Resource: arnOf('CaseIntake/NarrativeKey'),
+      Condition: { StringEquals: { ...StringEquals, 'kms:EncryptionContext:aws:dynamodb:tableName': [{ Ref: logicalIdOf('CaseIntake/NarrativeTable') }] } },
+    });
   });
 
   it('nothing attached to a function but the console can read a narrative (GetItem, Query, Scan, BatchGetItem, streams); the console cannot write one', () => {
@@ -117,7 +134,7 @@ describe('IAM: only the intake writes narratives; only the operator console’s 
       if (!touchesNarratives(statement) || type !== 'AWS::IAM::Policy') continue;
       for (const action of asList(statement.Action) as string[]) {
         if (policy === CONSOLE_POLICY) {
-          expect(action, policy).toMatch(/^dynamodb:(GetItem|BatchGetItem|Query|ConditionCheckItem|DescribeTable)$|^kms:(Decrypt|DescribeKey)$/);
+          expect(action, policy).toMatch(/^dynamodb:(GetItem|Query)$|^kms:Decrypt$/);
         } else {
           expect(action, policy).not.toMatch(/^dynamodb:(Get|Query|Scan|BatchGet|.*Stream)/);
         }
@@ -140,7 +157,14 @@ describe('IAM: only the intake writes narratives; only the operator console’s 
         Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
         Resource: ['Tables/DataTable'],
       },
-      { Sid: 'KeysThroughDynamoDB', Effect: 'Allow', Action: NARRATIVE_KEY_ACTIONS, Resource: ['CaseIntake/NarrativeKey', 'Tables/DataKey'], Condition: VIA_DYNAMODB },
+      {
+        Sid: 'NarrativeKeyThroughDynamoDB',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: ['CaseIntake/NarrativeKey'],
+        Condition: throughDynamoDbFor('CaseIntake/NarrativeTable'),
+      },
+      { Sid: 'DataKeyThroughDynamoDB', Effect: 'Allow', Action: 'kms:Decrypt', Resource: ['Tables/DataKey'], Condition: throughDynamoDbFor('Tables/DataTable') },
       { Sid: 'StackOutputs', Effect: 'Allow', Action: 'cloudformation:DescribeStacks', Resource: [`\${AWS::StackId}`] },
     ]);
   });
@@ -157,15 +181,14 @@ describe('IAM: only the intake writes narratives; only the operator console’s 
     ]);
   });
 
-  it('the intake: its logs, X-Ray, the data table and key, PutItem on narratives, PutEvents on the trust bus', () => {
+  it('the intake: its logs, X-Ray, the case counter, case, timeline and marker in the data table, PutItem on narratives, each key’s Decrypt, PutEvents on the trust bus', () => {
     expect(permissionsOf('CaseIntake/ReportIntakeFunction')).toEqual(
       merge(
         allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['CaseIntake/ReportIntakeFunctionLogGroup']),
         XRAY,
-        allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*']),
-        allow(KEY_ACTIONS, ['Tables/DataKey']),
+        allow(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], ['Tables/DataTable']),
         allow(['dynamodb:PutItem'], ['CaseIntake/NarrativeTable']),
-        allow(NARRATIVE_KEY_ACTIONS, ['CaseIntake/NarrativeKey']),
+        allow(['kms:Decrypt'], ['Tables/DataKey', 'CaseIntake/NarrativeKey']),
         allow(['events:PutEvents'], ['Events/Bus']),
       ),
     );
@@ -175,8 +198,10 @@ describe('IAM: only the intake writes narratives; only the operator console’s 
     expect(permissionsOf('BreachReportedFunction')).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['BreachReportedFunctionLogGroup']),
       ...XRAY,
-      ...allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
-      ...allow(KEY_ACTIONS, ['Tables/DataKey']),
+      ...allow(['dynamodb:GetItem', 'dynamodb:UpdateItem'], ['Tables/DataTable']),
+      ...allow(['dynamodb:PutItem'], ['Tables/DataTable', 'Tables/LedgerTable']),
+      ...allow(['dynamodb:Query'], ['Tables/DataTable/index/gsi1']),
+      ...allow(['kms:Decrypt'], ['Tables/DataKey']),
       ...allow(SEND, ['Email/Queue', 'BreachReportedFunction/FailureDlq']),
     });
   });
@@ -185,8 +210,11 @@ describe('IAM: only the intake writes narratives; only the operator console’s 
     expect(permissionsOf('TriageEscalationFunction')).toEqual({
       ...allow(['logs:CreateLogStream', 'logs:PutLogEvents'], ['TriageEscalationFunctionLogGroup']),
       ...XRAY,
-      ...allow([...TABLE_READ, ...TABLE_WRITE], ['Tables/DataTable', 'Tables/DataTable/index/*', 'Tables/LedgerTable', 'Tables/LedgerTable/index/*']),
-      ...allow(KEY_ACTIONS, ['Tables/DataKey']),
+      ...allow(['dynamodb:GetItem', 'dynamodb:UpdateItem'], ['Tables/DataTable']),
+      ...allow(['dynamodb:PutItem'], ['Tables/DataTable', 'Tables/LedgerTable']),
+      // Its people (gsi1) and the cases waiting for triage (gsi2).
+      ...allow(['dynamodb:Query'], ['Tables/DataTable/index/gsi1', 'Tables/DataTable/index/gsi2']),
+      ...allow(['kms:Decrypt'], ['Tables/DataKey']),
       ...allow(SEND, ['Email/Queue', 'TriageEscalationFunction/FailureDlq']),
       ...allow(['events:PutEvents'], ['Events/Bus']),
     });
@@ -342,13 +370,8 @@ describe('outputs and cdk-nag', () => {
         for (const id of Object.keys(entry.data as Json)) acks.push(`${path}: ${id.replace(/^annotation::/i, '')}`);
       }
     }
-    const dataIndex = `<${logicalIdOf('Tables/DataTable')}.Arn>/index/*`;
-    const perFunction = (role: string) => [
-      `${role}/DefaultPolicy: AwsSolutions-IAM5[Action::kms:GenerateDataKey*]`,
-      `${role}/DefaultPolicy: AwsSolutions-IAM5[Action::kms:ReEncrypt*]`,
-      `${role}/DefaultPolicy: AwsSolutions-IAM5[Resource::${dataIndex}]`,
-      `${role}/DefaultPolicy: AwsSolutions-IAM5[Resource::*]`,
-    ];
+    // Only X-Ray's Resource "*": table grants name each index they query, and the only key action is kms:Decrypt.
+    const perFunction = (role: string) => [`${role}/DefaultPolicy: AwsSolutions-IAM5[Resource::*]`];
     expect(acks.sort()).toEqual(
       [
         ...perFunction('CaseIntake/ReportIntakeFunctionRole'),
@@ -356,10 +379,6 @@ describe('outputs and cdk-nag', () => {
         ...perFunction('TriageEscalationFunctionRole'),
         'BreachReportedFunction/FailureDlq: AwsSolutions-SQS3',
         'TriageEscalationFunction/FailureDlq: AwsSolutions-SQS3',
-        // Both write the ledger, whose grant names its `owed` index (lib/data-tables.ts).
-        ...['BreachReportedFunctionRole', 'TriageEscalationFunctionRole'].map(
-          (role) => `${role}/DefaultPolicy: AwsSolutions-IAM5[Resource::<${logicalIdOf('Tables/LedgerTable')}.Arn>/index/*]`,
-        ),
         // cdk-nag Serverless, as on every TrustFunction (test/infra/serverless-nag.test.ts).
         ...['CaseIntake/ReportIntake', 'BreachReported', 'TriageEscalation'].map((name) => `${name}Function/Resource: Serverless-LambdaDLQ`),
         ...['BreachReported', 'TriageEscalation'].map((name) => `${name}Function/FailureDlq: Serverless-SQSRedrivePolicy`),

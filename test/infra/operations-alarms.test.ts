@@ -91,7 +91,7 @@ describe('SES reputation alarms', () => {
 });
 
 describe('the operator topic', () => {
-  it('is encrypted with a rotated customer-managed key that CloudWatch may use', () => {
+  it('is encrypted with a rotated customer-managed key that CloudWatch may use (for this account’s alarms: test/infra/least-privilege.test.ts)', () => {
     expect(describeRef(props(resourceAt('Operations/Topic')).KmsMasterKeyId)).toBe('Operations/TopicKey');
     const key = props(resourceAt('Operations/TopicKey'));
     expect(key.EnableKeyRotation).toBe(true);
@@ -105,7 +105,7 @@ describe('the operator topic', () => {
     );
   });
 
-  it('refuses publishing without TLS and lets CloudWatch (this account) publish', () => {
+  it('refuses publishing without TLS and lets CloudWatch publish alarms of this account and region only', () => {
     const policies = ofType('AWS::SNS::TopicPolicy').filter(([, p]) =>
       asList(props(p).Topics).some((t) => describeRef(t) === 'Operations/Topic'),
     );
@@ -119,7 +119,10 @@ describe('the operator topic', () => {
         Effect: 'Allow',
         Principal: { Service: 'cloudwatch.amazonaws.com' },
         Action: 'sns:Publish',
-        Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:aws:cloudwatch:eu-west-2:', { Ref: 'AWS::AccountId' }, ':alarm:*']] } },
+        },
       }),
     );
   });

@@ -78,21 +78,36 @@ export function describeRef(value: unknown): string {
 
 /** Every action the function's role allows, with the resources (construct paths). */
 export function permissionsOf(functionPath: string): Record<string, string[]> {
-  const roleId = (props(resourceAt(functionPath)).Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
-  return permissionsOfRole(roleId ?? '');
+  return permissionsOfRole(roleIdOf(functionPath));
 }
+
+/** One statement of a policy document, as the template writes it. */
+export interface Statement {
+  Sid?: string;
+  Effect: string;
+  Principal?: unknown;
+  Action: unknown;
+  Resource?: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** The statements of the one IAM policy attached to a role (logical id). */
+export function statementsOfRole(roleId: string): Statement[] {
+  const policies = ofType('AWS::IAM::Policy').filter(([, p]) => asList(props(p).Roles).some((r) => (r as Json).Ref === roleId));
+  expect(policies).toHaveLength(1);
+  return (props(policies[0]?.[1]).PolicyDocument as { Statement: Statement[] }).Statement;
+}
+
+/** The logical id of a function's execution role. */
+export const roleIdOf = (functionPath: string): string => (props(resourceAt(functionPath)).Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0] ?? '';
 
 /** Every action a role (logical id) allows, with the resources (construct paths); one policy, Allow only. */
 export function permissionsOfRole(roleId: string): Record<string, string[]> {
-  const policies = ofType('AWS::IAM::Policy').filter(([, p]) => asList(props(p).Roles).some((r) => (r as Json).Ref === roleId));
-  expect(policies).toHaveLength(1);
   const allowed: Record<string, string[]> = {};
-  for (const [, policy] of policies) {
-    for (const statement of (props(policy).PolicyDocument as { Statement: { Effect: string; Action: unknown; Resource: unknown }[] }).Statement) {
-      expect(statement.Effect).toBe('Allow');
-      for (const action of asList(statement.Action) as string[]) {
-        allowed[action] = [...(allowed[action] ?? []), ...asList(statement.Resource).map(describeRef)].sort();
-      }
+  for (const statement of statementsOfRole(roleId)) {
+    expect(statement.Effect).toBe('Allow');
+    for (const action of asList(statement.Action) as string[]) {
+      allowed[action] = [...(allowed[action] ?? []), ...asList(statement.Resource).map(describeRef)].sort();
     }
   }
   return allowed;
