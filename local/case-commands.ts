@@ -10,7 +10,8 @@
  * - `case <caseId> --show --as <staffId>`: the narrative, notes and timeline, only for a
  *   person with a role on the case; the read, or the refusal, is recorded on the timeline
  *   first. Runs with the caller's own credentials (locally the local ones; in AWS a role
- *   with the stack's CaseReaderPolicy): no function of the stack can read a narrative.
+ *   with the stack's CaseReaderPolicy). In AWS the operator console's function is the only
+ *   other reader, for a person with a role on the case (README "Security").
  * - `case <caseId> <triaged|investigating|closed> --by <staffId> [--note TEXT]`: a status
  *   move, on the timeline with who and when; an invalid move is refused (and recorded).
  */
