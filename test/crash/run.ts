@@ -437,7 +437,12 @@ async function main() {
       for (const k of chain) k.limitMs = lastKill.at - k.at + limitFromLast;
       const deadline = lastKill.at + limitFromLast + MARGIN_MS;
       let lastLedgerLook = 0;
+      let saidExited = false;
       const how = await until<'witness' | 'ledger'>(async () => {
+        if (!saidExited && platform?.exited()) {
+          saidExited = true; // not restarted: a platform that dies on its own is a finding, see its log
+          log(`the platform exited by itself while settling; see ${platform.logFile}`);
+        }
         if (distinctIntendedOf(version, intended) >= intended.size) return 'witness';
         if (Date.now() - lastLedgerLook >= 5_000) {
           lastLedgerLook = Date.now();
