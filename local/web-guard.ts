@@ -102,10 +102,17 @@ export function refuse(input: GuardInput, policy: RoutePolicy, context: GuardCon
 
   const changesState = (input.method !== 'GET' && input.method !== 'HEAD') || policy.template.includes('/admin/');
   if (changesState) {
+    // A browser's Fetch metadata decides when it is there: our own pages send `Origin: null`
+    // with their forms (they are served with `Referrer-Policy: no-referrer`) but
+    // `Sec-Fetch-Site: same-origin`. Without it (an older browser), the Origin must be ours;
+    // without either, it is no browser (the CLI).
     const site = one(input.headers['sec-fetch-site']);
-    if (site !== undefined && site !== 'same-origin' && site !== 'none') return { status: 403, reason: 'cross-site requests may not change anything here' };
     const origin = one(input.headers.origin);
-    if (origin !== undefined && !context.origins.has(origin.toLowerCase())) return { status: 403, reason: 'requests from another origin may not change anything here' };
+    if (site !== undefined) {
+      if (site !== 'same-origin' && site !== 'none') return { status: 403, reason: 'cross-site requests may not change anything here' };
+    } else if (origin !== undefined && !context.origins.has(origin.toLowerCase())) {
+      return { status: 403, reason: 'requests from another origin may not change anything here' };
+    }
   }
 
   const length = one(input.headers['content-length']);

@@ -195,6 +195,11 @@ describe('the local web server refuses what it should, with a 4xx and the securi
     expect((await raw('POST', `/ack/${TOKEN}`, form, 'confirm=1')).status).toBe(200);
     expect((await raw('POST', `/ack/${TOKEN}`)).status).toBe(200);
     expect((await raw('POST', `/ack/${TOKEN}`, { ...form, origin: 'https://attacker.example', 'sec-fetch-site': 'cross-site' }, 'confirm=1')).status).toBe(403);
+    // Chromium's form POST from our page (Referrer-Policy: no-referrer): Origin null, same-origin by Fetch metadata.
+    expect((await raw('POST', `/ack/${TOKEN}`, { ...form, origin: 'null' }, 'confirm=1')).status).toBe(200);
+    // An opaque origin without Fetch metadata (a sandboxed frame on an older browser) is refused.
+    expect((await raw('POST', `/ack/${TOKEN}`, { 'content-type': 'application/x-www-form-urlencoded', origin: 'null' }, 'confirm=1')).status).toBe(403);
+    expect((await raw('POST', `/ack/${TOKEN}`, { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://attacker.example' }, 'confirm=1')).status).toBe(403);
   });
 });
 
