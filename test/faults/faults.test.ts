@@ -145,6 +145,16 @@ const mailerOptions = { from: config.sender.address, configurationSetName: confi
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const plainSes = () => new SESv2Client({ endpoint: ctx.endpoints.ses, region: ctx.region, credentials, maxAttempts: 1 });
 
+/** SES accepts the send, then (while `hang`) the answer never comes back: the invocation times out. */
+class HangingMailer extends Mailer {
+  hang = true;
+  override async sendBulk(templateName: string, entries: readonly BulkEntry[]): Promise<SendOutcome[]> {
+    const outcomes = await super.sendBulk(templateName, entries);
+    if (this.hang) return new Promise<SendOutcome[]>(() => {});
+    return outcomes;
+  }
+}
+
 function receiptEmails(prefix: string, count: number): IntendedEmail[] {
   return testReceiptEmails(prefix, count, config);
 }
@@ -434,15 +444,6 @@ describe('fault injection', () => {
     const [email] = receiptEmails('fault-killed', 1);
     if (!email) throw new Error('no email');
     const keys = await ledger.recordIntended([email], { detailType: 'test', eventId: 'fault-killed' }, new Date());
-    /** SES accepts the send, then the answer never comes back before the function's timeout. */
-    class HangingMailer extends Mailer {
-      hang = true;
-      override async sendBulk(templateName: string, entries: readonly BulkEntry[]): Promise<SendOutcome[]> {
-        const outcomes = await super.sendBulk(templateName, entries);
-        if (this.hang) return new Promise<SendOutcome[]>(() => {});
-        return outcomes;
-      }
-    }
     const mailer = new HangingMailer(plainSes(), mailerOptions);
     const leaseMs = 2_000; // Wide enough that a loaded 2-core machine still retries within it.
     const deps = deliveryDeps(mailer, { leaseMs });
@@ -822,15 +823,6 @@ describe('fault injection', () => {
     const keys = await ledger.recordIntended([email], { detailType: 'test', eventId: 'fault-visibility' }, new Date());
     await new EmailQueue(sqs, queue.url).enqueue(keys);
 
-    /** SES accepts the send, then the answer never comes back: the invocation times out. */
-    class HangingMailer extends Mailer {
-      hang = true;
-      override async sendBulk(templateName: string, entries: readonly BulkEntry[]): Promise<SendOutcome[]> {
-        const outcomes = await super.sendBulk(templateName, entries);
-        if (this.hang) return new Promise<SendOutcome[]>(() => {});
-        return outcomes;
-      }
-    }
     const mailer = new HangingMailer(plainSes(), mailerOptions);
     const deps = deliveryDeps(mailer, { leaseMs });
     const reports: { sent: number; flaggedDuplicates: number; waited: boolean }[] = [];
